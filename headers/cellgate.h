@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * cellgate: types and constants shared by the BPF dataplane and userspace.
+ *
+ * This header is the single source of truth for every map key and value.
+ * It must stay plain C (no BPF or libc includes) so both sides compile it.
+ * docs/maps.md describes each table; bump CG_LAYOUT_VERSION whenever a
+ * struct below changes size or meaning.
+ */
+#ifndef CELLGATE_H
+#define CELLGATE_H
+
+#include <linux/types.h>
+
+/* Version of the pinned-map layout; a loader refuses pins of another one. */
+#define CG_LAYOUT_VERSION 1
+
+/*
+ * Capacities. Each may be overridden at build time (-DCG_MAX_UNITS=...);
+ * the bucket and flow tables are sized at load time instead (see cellgate
+ * load --buckets/--flows) because they are the only large ones.
+ */
+#ifndef CG_MAX_UNITS
+#define CG_MAX_UNITS 256 /* unit ids are __u16; far more cells than any fleet has */
+#endif
+#ifndef CG_MAX_SERVICES
+#define CG_MAX_SERVICES 1024 /* VIP:port:proto entries per generation */
+#endif
+#ifndef CG_MAX_ENDPOINTS
+#define CG_MAX_ENDPOINTS 4096 /* all units together; ids are __u16 */
+#endif
+#ifndef CG_MAGLEV_SIZE
+#define CG_MAGLEV_SIZE 4093 /* prime, >= 10x a unit's endpoints keeps Maglev shares even */
+#endif
+#define CG_MAX_MODULO 65536 /* largest bucket count of one service */
+#define CG_DEFAULT_BUCKET_SLOTS (1u << 20) /* per bank: 100 services x 10000 buckets */
+#define CG_DEFAULT_FLOWS (1u << 18) /* LRU flow entries, shared by all services */
+#define CG_MAX_DECAP_ADDRS 64 /* local tunnel addresses one decap host answers for */
+#define CG_MAX_VLAN_DEPTH 2 /* 802.1Q and 802.1ad (QinQ) */
+#define CG_MAX_IPV6_EXT 6 /* extension headers walked before giving up */
+#define CG_MAX_KEY_OFFSET 1024 /* payload routing key: bytes into the L4 payload */
+#define CG_NAME_LEN 32
+
+#define CG_UNIT_NONE 0xffff
+#define CG_EP_NONE 0xffff
+#define CG_OUTER_TTL 64
+
+/*
+ * Every per-generation table has two halves ("banks"). A writer fills the
+ * bank that no packet uses, then publishes it by replacing the single
+ * cg_gen entry behind cg_root (one map-in-map update). The kernel waits
+ * for running programs before that update returns, so the old bank is free
+ * for the next writer.
+ */
+#define CG_BANKS 2
+
+/* cg_root -> inner array, one entry: the published generation. */
+struct cg_gen {
+	__u32 layout; /* CG_LAYOUT_VERSION of the publisher */
+	__u32 bank; /* half of every banked table this generation uses */
+	__u64 generation; /* monotonically increasing, 0 = nothing published */
+	__u64 hash; /* content hash of the bank's tables (user/build.c) */
+	__u64 published_ns; /* CLOCK_REALTIME of the publish */
+	__u32 seed; /* hash seed, identical on every gateway of a fleet */
+	__u32 bucket_slots; /* bucket table entries per bank */
+	__be32 src4; /* outer IPv4 source prefix ... */
+	__be32 src4_hostmask; /* ... and the bits filled from the flow hash */
+	__be32 src6[4]; /* outer IPv6 source prefix; last word gets ... */
+	__be32 src6_hostmask; /* ... these bits from the flow hash */
+	__u32 flags; /* CG_GEN_F_* */
+};
+
+enum cg_family {
+	CG_AF_NONE = 0,
+	CG_AF_INET = 4,
+	CG_AF_INET6 = 6,
+};
+
+/* cg_services key: addresses are 16 bytes; IPv4 uses addr[0] only. */
+struct cg_service_key {
+	__u8 bank;
+	__u8 family; /* enum cg_family */
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 pad;
+	__be16 port; /* 0 = any port of this VIP */
+	__u16 pad2;
+	__be32 addr[4];
+};
+
+enum cg_service_kind {
+	CG_KIND_CORE = 0, /* sharded: key -> bucket -> unit */
+	CG_KIND_GLOBAL = 1, /* always the central unit (standby on failure) */
+	CG_KIND_SHARED = 2, /* reads: local unit, writes: central unit */
+};
+
+enum cg_key_source {
+	CG_KEY_FLOW = 0, /* seeded hash of the 5-tuple */
+	CG_KEY_CLIENT = 1, /* seeded hash of the source address */
+	CG_KEY_PAYLOAD = 2, /* unsigned integer in the L4 payload, not hashed */
+};
+
+enum cg_key_missing {
+	CG_MISSING_FLOW = 0, /* fall back to flow hashing */
+	CG_MISSING_REJECT = 1, /* drop, counted */
+	CG_MISSING_CENTRAL = 2, /* send to the central unit */
+};
+
+#define CG_SVC_F_FRAG_L3 (1u << 0) /* steer IP fragments by an L3-only hash */
+#define CG_SVC_F_FULL_FLOWS (1u << 1) /* record every flow, not just moving ones */
+#define CG_SVC_F_UDP_MISS_NEW (1u << 2) /* a UDP flow-table miss counts as a new flow */
+
+struct cg_service {
+	__u32 id; /* stable index into cg_service_stats */
+	__u32 bucket_base; /* first entry of this service in its bank of cg_buckets */
+	__u32 modulo; /* bucket = key % modulo, 1..CG_MAX_MODULO */
+	__u16 flags; /* CG_SVC_F_* */
+	__u8 kind; /* enum cg_service_kind */
+	__u8 key_source; /* enum cg_key_source */
+	__u8 key_size; /* payload key: 1, 2, 4 or 8 bytes, network order */
+	__u8 key_missing; /* enum cg_key_missing */
+	__u16 key_offset; /* payload key: bytes after the L4 header */
+	__u16 central_unit; /* CG_UNIT_NONE if the config has no central unit */
+	__u16 local_unit; /* shared services: the gateway's own unit */
+	char name[CG_NAME_LEN];
+};
+
+/*
+ * cg_buckets[bank * bucket_slots + bucket_base + bucket]: who serves a
+ * bucket. prev_unit is set only while a bucket moves away from an owner that
+ * is still alive (drain, restore): flows recorded in cg_flows follow unit,
+ * unrecorded established flows stay on prev_unit.
+ */
+struct cg_bucket {
+	__u16 unit; /* serving unit, CG_UNIT_NONE = drop */
+	__u16 prev_unit; /* CG_UNIT_NONE unless the bucket is moving */
+	__u16 owner; /* unit the rules assign; differs from unit when evacuated */
+	__u16 flags;
+};
+
+enum cg_unit_state {
+	CG_UNIT_UNUSED = 0, /* id not in this generation */
+	CG_UNIT_SERVING = 1,
+	CG_UNIT_DRAINING = 2, /* established flows only */
+	CG_UNIT_EVACUATED = 3, /* never used */
+};
+
+enum cg_unit_role {
+	CG_ROLE_NORMAL = 0,
+	CG_ROLE_CENTRAL = 1,
+};
+
+/* cg_units[bank * CG_MAX_UNITS + unit_id] */
+struct cg_unit {
+	__u8 state; /* enum cg_unit_state */
+	__u8 role; /* enum cg_unit_role */
+	__u16 standby; /* unit taking over when this one is evacuated */
+	__u16 n_endpoints;
+	__u16 pad;
+	__u32 weight; /* capacity weight for spreading evacuated buckets */
+	__u32 pad2;
+	char name[CG_NAME_LEN];
+};
+
+/*
+ * cg_maglev[(bank * CG_MAX_UNITS + unit_id) * CG_MAGLEV_SIZE + slot]:
+ * consistent-hash table picking an endpoint within a unit.
+ */
+struct cg_maglev_slot {
+	__u16 endpoint; /* endpoint id, CG_EP_NONE if the unit has none */
+	__u16 prev_endpoint; /* CG_EP_NONE unless the slot is moving */
+};
+
+#define CG_EP_F_XDP_TX (1u << 0) /* leave through the ingress interface */
+
+/* cg_endpoints[bank * CG_MAX_ENDPOINTS + endpoint_id] */
+struct cg_endpoint {
+	__u16 unit; /* owning unit id */
+	__u8 family; /* enum cg_family of the tunnel destination */
+	__u8 flags; /* CG_EP_F_* */
+	__u32 ifindex; /* egress interface (through cg_tx_ports) */
+	__be32 daddr[4]; /* tunnel destination: the unit's ingress or a backend */
+	__u8 dmac[6]; /* next hop */
+	__u8 smac[6]; /* egress interface */
+	__u16 mtu; /* egress L3 MTU; larger encapsulated packets are dropped */
+	__u16 pad;
+	__u32 weight; /* Maglev share within the unit */
+};
+
+/* cg_flows: LRU, keyed by the forward 5-tuple. */
+struct cg_flow_key {
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 family;
+	__u16 pad;
+};
+
+struct cg_flow {
+	__u16 unit;
+	__u16 endpoint;
+	__u32 service_id;
+};
+
+/* Per-CPU counters: cg_unit_stats, cg_service_stats, cg_endpoint_stats. */
+struct cg_counters {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows; /* flows recorded in cg_flows */
+	__u64 resteered; /* recorded flows moved because their unit stopped serving */
+	__u64 fenced;
+};
+
+/* cg_reasons[reason]: why a packet was passed, dropped or forwarded. */
+enum cg_reason {
+	CG_R_FORWARDED = 0, /* encapsulated and sent to a unit */
+	CG_R_NO_CONFIG, /* pass: nothing published yet */
+	CG_R_NOT_IP, /* pass: not IPv4/IPv6 */
+	CG_R_BAD_L2, /* pass: truncated Ethernet or VLAN header */
+	CG_R_BAD_L3, /* pass: truncated or invalid IP header */
+	CG_R_BAD_L4, /* pass: truncated TCP/UDP/ICMP header */
+	CG_R_IPV6_EXT, /* pass: more IPv6 extension headers than CG_MAX_IPV6_EXT */
+	CG_R_NOT_L4, /* pass: not TCP, UDP or an ICMP error */
+	CG_R_NO_SERVICE, /* pass: no service for this VIP:port:proto */
+	CG_R_FRAGMENT, /* pass: fragment of a service without L3 steering */
+	CG_R_ICMP_BAD_INNER, /* pass: ICMP error quoting a truncated header */
+	CG_R_NO_UNIT, /* drop: bucket has no serving unit */
+	CG_R_NO_ENDPOINT, /* drop: unit has no endpoint */
+	CG_R_KEY_REJECT, /* drop: routing key missing, service says reject */
+	CG_R_TOO_BIG, /* drop: encapsulated frame would exceed the MTU */
+	CG_R_ENCAP_FAIL, /* drop: could not grow the packet */
+	CG_R_FENCED, /* drop: new flow on a fenced bucket */
+	CG_R_DECAP_OK, /* decap: tunnel header removed, passed to the stack */
+	CG_R_DECAP_NOT_TUNNEL, /* decap pass: not IPIP/IPv6 tunnel traffic */
+	CG_R_DECAP_NOT_LOCAL, /* decap pass: tunnel to an address not configured */
+	CG_R_DECAP_BAD, /* decap drop: truncated or inconsistent tunnel packet */
+	CG_R_MAX,
+};
+
+#define CG_REASON_NAMES                                                                     \
+	{                                                                                   \
+		"forwarded", "no_config", "not_ip", "bad_l2", "bad_l3", "bad_l4",         \
+			"ipv6_ext_limit", "not_l4", "no_service", "fragment",              \
+			"icmp_bad_inner", "no_unit", "no_endpoint", "key_reject", "too_big", \
+			"encap_fail", "fenced", "decap_ok", "decap_not_tunnel",           \
+			"decap_not_local", "decap_bad",                                      \
+	}
+
+struct cg_reason_count {
+	__u64 packets;
+	__u64 bytes;
+};
+
+enum cg_attach_mode {
+	CG_MODE_NONE = 0,
+	CG_MODE_NATIVE = 1, /* XDP in the driver */
+	CG_MODE_GENERIC = 2, /* XDP in the stack (skb) */
+	CG_MODE_TCX = 3, /* tc ingress through a tcx link */
+	CG_MODE_CLSACT = 4, /* tc ingress through a clsact filter (no link) */
+};
+
+/*
+ * cg_info / cg_decap_info[0]: written by the loader, read by every later
+ * command. Not read by the programs.
+ */
+struct cg_info {
+	__u32 layout; /* CG_LAYOUT_VERSION of the loader */
+	__u32 ifindex; /* interface the program is attached to */
+	__u32 mode; /* enum cg_attach_mode */
+	__u32 tc_handle; /* clsact only: filter handle and priority */
+	__u32 tc_priority;
+	__u32 bucket_slots; /* cg_buckets entries per bank */
+	__u32 flows; /* cg_flows capacity */
+	__u32 pad;
+	__u64 loaded_ns; /* CLOCK_REALTIME of the load */
+	char ifname[16];
+};
+
+/* cg_decap_addrs key: local tunnel endpoint address. */
+struct cg_decap_key {
+	__u8 family;
+	__u8 pad[3];
+	__be32 addr[4];
+};
+
+#endif /* CELLGATE_H */

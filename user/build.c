@@ -1,0 +1,535 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The table builder: config -> one bank's worth of tables, with ids kept
+ * stable across generations, and the bucket reassignment that evacuation
+ * and restore use. Pure functions of their inputs, so every gateway given
+ * the same config and states builds byte-identical tables.
+ */
+#define _GNU_SOURCE /* qsort_r */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <net/if.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include "cg_hash.h"
+#include "log.h"
+#include "maglev.h"
+#include "neigh.h"
+#include "tables.h"
+
+int cg_tables_alloc(struct cg_tables **out, __u32 bucket_slots)
+{
+	struct cg_tables *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return -ENOMEM;
+	t->bucket_slots = bucket_slots;
+	t->buckets = calloc(bucket_slots, sizeof(*t->buckets));
+	t->maglev = calloc((size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE, sizeof(*t->maglev));
+	if (!t->buckets || !t->maglev) {
+		cg_tables_free(t);
+		return -ENOMEM;
+	}
+	*out = t;
+	return 0;
+}
+
+void cg_tables_free(struct cg_tables *t)
+{
+	if (!t)
+		return;
+	free(t->buckets);
+	free(t->maglev);
+	free(t);
+}
+
+/* ---- stable ids ---- */
+
+static int find_unit(const struct cg_tables *t, const char *name)
+{
+	for (int i = 0; i < CG_MAX_UNITS; i++)
+		if (t->units[i].state != CG_UNIT_UNUSED && !strncmp(t->units[i].name, name, CG_NAME_LEN))
+			return i;
+	return -1;
+}
+
+/* Lowest id free in both the live tables and what we assigned so far. */
+static int alloc_id(const bool *taken_cur, bool *taken_new, int max)
+{
+	for (int i = 0; i < max; i++)
+		if (!taken_cur[i] && !taken_new[i]) {
+			taken_new[i] = true;
+			return i;
+		}
+	for (int i = 0; i < max; i++) /* reuse an id the live generation drops */
+		if (!taken_new[i]) {
+			taken_new[i] = true;
+			return i;
+		}
+	return -1;
+}
+
+static int find_service(const struct cg_tables *t, const char *name)
+{
+	for (int i = 0; i < t->n_services; i++)
+		if (!strncmp(t->services[i].name, name, CG_NAME_LEN))
+			return t->services[i].id;
+	return -1;
+}
+
+static int find_endpoint(const struct cg_tables *t, int unit, int family, const __be32 *addr)
+{
+	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
+		const struct cg_endpoint *ep = &t->endpoints[i];
+
+		if (ep->family == family && ep->unit == unit &&
+		    !memcmp(ep->daddr, addr, family == CG_AF_INET ? 4 : 16))
+			return i;
+	}
+	return -1;
+}
+
+/* ---- endpoints ---- */
+
+static int resolve_endpoint(const struct cg_cfg_endpoint *ce, int default_ifindex,
+			    struct cg_endpoint *ep, const char *path, struct cg_errors *errs)
+{
+	char dev[IF_NAMESIZE] = "";
+	char hop[INET6_ADDRSTRLEN];
+	int ifindex = default_ifindex, err;
+
+	if (ce->dev[0]) {
+		ifindex = if_nametoindex(ce->dev);
+		if (!ifindex) {
+			cg_errors_add(errs, "%s.dev: no interface \"%s\" here", path, ce->dev);
+			return -1;
+		}
+	} else {
+		ep->flags |= CG_EP_F_XDP_TX;
+	}
+	if (ifindex <= 0) {
+		cg_errors_add(errs, "%s.dev: not given and the gateway interface is unknown", path);
+		return -1;
+	}
+	ep->ifindex = ifindex;
+	if_indextoname(ifindex, dev);
+
+	err = cg_link_mac(ifindex, ep->smac);
+	if (err) {
+		cg_errors_add(errs, "%s: cannot read the MAC of %s: %s", path, dev, strerror(-err));
+		return -1;
+	}
+	if (ce->has_mac) {
+		memcpy(ep->dmac, ce->mac, 6);
+		return 0;
+	}
+	err = cg_neigh_mac(ifindex, ce->family, ce->has_via ? ce->via : ce->addr, ep->dmac);
+	if (err) {
+		inet_ntop(ce->family == CG_AF_INET ? AF_INET : AF_INET6,
+			  ce->has_via ? ce->via : ce->addr, hop, sizeof(hop));
+		cg_errors_add(errs,
+			      "%s: no neighbour entry for next hop %s on %s; give \"mac\", or make the next hop reachable first (e.g. ping it)",
+			      path, hop, dev);
+		return -1;
+	}
+	return 0;
+}
+
+static void add_tx_port(struct cg_tables *t, __u32 ifindex)
+{
+	int i;
+
+	for (i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i]; i++)
+		if (t->tx_ifindex[i] == ifindex)
+			return;
+	if (i < CG_MAX_ENDPOINTS)
+		t->tx_ifindex[i] = ifindex;
+}
+
+static void build_maglev(struct cg_tables *t, int unit, __u32 seed)
+{
+	struct cg_maglev_member m[CG_MAX_ENDPOINTS];
+	char names[64][CG_NAME_LEN + 48];
+	char (*heap)[CG_NAME_LEN + 48] = NULL;
+	char (*nm)[CG_NAME_LEN + 48] = names;
+	struct cg_maglev_slot *slots = t->maglev + (size_t)unit * CG_MAGLEV_SIZE;
+	__u16 table[CG_MAGLEV_SIZE];
+	int n = 0;
+
+	if (t->units[unit].n_endpoints > 64) {
+		heap = calloc(t->units[unit].n_endpoints, sizeof(*heap));
+		if (!heap)
+			return;
+		nm = heap;
+	}
+	for (int i = 0; i < CG_MAX_ENDPOINTS && n < t->units[unit].n_endpoints; i++) {
+		const struct cg_endpoint *ep = &t->endpoints[i];
+		char addr[INET6_ADDRSTRLEN];
+
+		if (ep->family == CG_AF_NONE || ep->unit != unit)
+			continue;
+		inet_ntop(ep->family == CG_AF_INET ? AF_INET : AF_INET6, ep->daddr, addr,
+			  sizeof(addr));
+		/* unit name + address: the same on every gateway, unlike ids */
+		snprintf(nm[n], sizeof(nm[n]), "%s/%s", t->units[unit].name, addr);
+		m[n].id = i;
+		m[n].weight = ep->weight;
+		m[n].name = nm[n];
+		n++;
+	}
+	cg_maglev_fill(m, n, seed, table, CG_MAGLEV_SIZE);
+	for (int s = 0; s < CG_MAGLEV_SIZE; s++) {
+		slots[s].endpoint = table[s];
+		slots[s].prev_endpoint = CG_EP_NONE;
+	}
+	free(heap);
+}
+
+/* ---- services ---- */
+
+static int cmp_service(const void *a, const void *b, void *arg)
+{
+	const struct cg_tables *t = arg;
+	const struct cg_service_key *ka = &t->svc_keys[*(const int *)a];
+	const struct cg_service_key *kb = &t->svc_keys[*(const int *)b];
+
+	return memcmp(ka, kb, sizeof(*ka));
+}
+
+/* Services sorted by key: the order the read-back sees, so hashes match. */
+static void sort_services(struct cg_tables *t)
+{
+	static struct cg_service_key keys[CG_MAX_SERVICES];
+	static struct cg_service svcs[CG_MAX_SERVICES];
+	int order[CG_MAX_SERVICES];
+
+	for (int i = 0; i < t->n_services; i++)
+		order[i] = i;
+	qsort_r(order, t->n_services, sizeof(order[0]), cmp_service, t);
+	for (int i = 0; i < t->n_services; i++) {
+		keys[i] = t->svc_keys[order[i]];
+		svcs[i] = t->services[order[i]];
+	}
+	memcpy(t->svc_keys, keys, sizeof(keys[0]) * t->n_services);
+	memcpy(t->services, svcs, sizeof(svcs[0]) * t->n_services);
+}
+
+static void set_sources(const struct cg_config *cfg, struct cg_gen *g)
+{
+	if (cfg->has_src4) {
+		__u32 host = cfg->src4_len >= 32 ? 0 : 0xffffffffu >> cfg->src4_len;
+
+		g->src4_hostmask = htonl(host);
+		g->src4 = cfg->src4 & ~g->src4_hostmask;
+	}
+	if (cfg->has_src6) {
+		int bits = cfg->src6_len - 96; /* prefix bits within the last word */
+		__u32 host = bits >= 32 ? 0 : 0xffffffffu >> bits;
+
+		memcpy(g->src6, cfg->src6, 16);
+		g->src6_hostmask = htonl(host);
+		g->src6[3] &= ~g->src6_hostmask;
+	}
+}
+
+int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, int default_ifindex,
+		    struct cg_tables *out, struct cg_errors *errs)
+{
+	bool unit_cur[CG_MAX_UNITS] = {}, unit_new[CG_MAX_UNITS] = {};
+	bool svc_cur[CG_MAX_SERVICES] = {}, svc_new[CG_MAX_SERVICES] = {};
+	static bool ep_cur[CG_MAX_ENDPOINTS], ep_new[CG_MAX_ENDPOINTS];
+	int unit_id[CG_MAX_UNITS];
+	__u32 base = 0;
+	int nerr = errs->n;
+
+	memset(&out->gen, 0, sizeof(out->gen));
+	memset(out->buckets, 0, (size_t)out->bucket_slots * sizeof(*out->buckets));
+	memset(out->units, 0, sizeof(out->units));
+	memset(out->endpoints, 0, sizeof(out->endpoints));
+	memset(out->maglev, 0xff, (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*out->maglev));
+	memset(out->tx_ifindex, 0, sizeof(out->tx_ifindex));
+	memset(ep_cur, 0, sizeof(ep_cur));
+	memset(ep_new, 0, sizeof(ep_new));
+	out->n_services = 0;
+	out->buckets_used = 0;
+	out->gen.seed = cfg->seed;
+	set_sources(cfg, &out->gen);
+
+	if (cur && cur->gen.generation) {
+		for (int i = 0; i < CG_MAX_UNITS; i++)
+			unit_cur[i] = cur->units[i].state != CG_UNIT_UNUSED;
+		for (int i = 0; i < cur->n_services; i++)
+			svc_cur[cur->services[i].id % CG_MAX_SERVICES] = true;
+		for (int i = 0; i < CG_MAX_ENDPOINTS; i++)
+			ep_cur[i] = cur->endpoints[i].family != CG_AF_NONE;
+	} else {
+		cur = NULL;
+	}
+
+	/* units: keep the id (and evacuated/draining state) of a known name */
+	for (int u = 0; u < cfg->n_units; u++) {
+		int id = cur ? find_unit(cur, cfg->units[u].name) : -1;
+
+		if (id >= 0)
+			unit_new[id] = true;
+		unit_id[u] = id;
+	}
+	for (int u = 0; u < cfg->n_units; u++) {
+		const struct cg_cfg_unit *cu = &cfg->units[u];
+		struct cg_unit *tu;
+
+		if (unit_id[u] < 0)
+			unit_id[u] = alloc_id(unit_cur, unit_new, CG_MAX_UNITS);
+		tu = &out->units[unit_id[u]];
+		tu->state = cur && unit_cur[unit_id[u]] ? cur->units[unit_id[u]].state :
+							  CG_UNIT_SERVING;
+		tu->role = cu->role;
+		tu->weight = cu->weight ? cu->weight : 1;
+		tu->standby = CG_UNIT_NONE;
+		snprintf(tu->name, sizeof(tu->name), "%s", cu->name);
+	}
+	for (int u = 0; u < cfg->n_units; u++)
+		if (cfg->units[u].standby >= 0)
+			out->units[unit_id[u]].standby = unit_id[cfg->units[u].standby];
+
+	/* endpoints: id kept by (unit, address) so per-endpoint counters stay */
+	for (int pass = 0; pass < 2; pass++) {
+		for (int u = 0; u < cfg->n_units; u++) {
+			const struct cg_cfg_unit *cu = &cfg->units[u];
+
+			for (int e = 0; e < cu->n_endpoints; e++) {
+				const struct cg_cfg_endpoint *ce = &cu->endpoints[e];
+				int id = cur ? find_endpoint(cur, unit_id[u], ce->family, ce->addr) : -1;
+				struct cg_endpoint *ep;
+				char path[64];
+
+				if (pass == 0) { /* reserve known ids first */
+					if (id >= 0)
+						ep_new[id] = true;
+					continue;
+				}
+				if (id < 0)
+					id = alloc_id(ep_cur, ep_new, CG_MAX_ENDPOINTS);
+				if (id < 0) {
+					cg_errors_add(errs, "units[%d].endpoints: more than %d endpoints", u,
+						      CG_MAX_ENDPOINTS);
+					return -1;
+				}
+				ep = &out->endpoints[id];
+				ep->unit = unit_id[u];
+				ep->family = ce->family;
+				ep->weight = ce->weight ? ce->weight : 1;
+				ep->mtu = ce->mtu;
+				memcpy(ep->daddr, ce->addr, 16);
+				snprintf(path, sizeof(path), "units[%d].endpoints[%d]", u, e);
+				if (resolve_endpoint(ce, default_ifindex, ep, path, errs))
+					continue;
+				if (!(ep->flags & CG_EP_F_XDP_TX))
+					add_tx_port(out, ep->ifindex);
+				if ((ce->family == CG_AF_INET && !cfg->has_src4) ||
+				    (ce->family == CG_AF_INET6 && !cfg->has_src6))
+					cg_errors_add(errs, "%s: no encap source prefix for its family",
+						      path);
+				out->units[unit_id[u]].n_endpoints++;
+			}
+		}
+	}
+	if (errs->n > nerr)
+		return -1;
+	for (int u = 0; u < cfg->n_units; u++)
+		build_maglev(out, unit_id[u], cfg->seed);
+
+	/* services: ids by name; buckets laid out back to back in config order */
+	for (int s = 0; s < cfg->n_services; s++) {
+		int id = cur ? find_service(cur, cfg->services[s].name) : -1;
+
+		if (id >= 0 && id < CG_MAX_SERVICES)
+			svc_new[id] = true;
+	}
+	for (int s = 0; s < cfg->n_services; s++) {
+		const struct cg_cfg_service *cs = &cfg->services[s];
+		struct cg_service_key *k = &out->svc_keys[s];
+		struct cg_service *v = &out->services[s];
+		int id = cur ? find_service(cur, cs->name) : -1;
+
+		if (id < 0 || id >= CG_MAX_SERVICES)
+			id = alloc_id(svc_cur, svc_new, CG_MAX_SERVICES);
+		memset(k, 0, sizeof(*k));
+		memset(v, 0, sizeof(*v));
+		k->family = cs->family;
+		k->proto = cs->proto;
+		k->port = htons(cs->port);
+		memcpy(k->addr, cs->vip, 16);
+		v->id = id;
+		v->kind = cs->kind;
+		v->key_source = cs->key_source;
+		v->key_size = cs->key_size;
+		v->key_offset = cs->key_offset;
+		v->key_missing = cs->key_missing;
+		v->flags = cs->flags;
+		v->central_unit = cfg->central_unit >= 0 ? unit_id[cfg->central_unit] : CG_UNIT_NONE;
+		v->local_unit = cfg->local_unit >= 0 ? unit_id[cfg->local_unit] : CG_UNIT_NONE;
+		snprintf(v->name, sizeof(v->name), "%s", cs->name);
+		if (cs->kind == CG_KIND_CORE) {
+			if ((__u64)base + cs->modulo > out->bucket_slots) {
+				cg_errors_add(errs,
+					      "services[%d]: bucket tables need more than the %u entries this instance has (load with a larger --buckets)",
+					      s, out->bucket_slots);
+				return -1;
+			}
+			v->bucket_base = base;
+			v->modulo = cs->modulo;
+			for (int r = 0; r < cs->n_rules; r++) {
+				const struct cg_cfg_rule *rule = &cs->rules[r];
+
+				for (__u32 b = rule->first; b <= rule->last && b < cs->modulo; b++) {
+					struct cg_bucket *bk = &out->buckets[base + b];
+
+					bk->owner = unit_id[rule->unit];
+					bk->unit = bk->owner;
+					bk->prev_unit = CG_UNIT_NONE;
+				}
+			}
+			base += cs->modulo;
+		}
+		out->n_services++;
+	}
+	out->buckets_used = base;
+	sort_services(out);
+	return cg_tables_reassign(out, errs);
+}
+
+/* ---- evacuation ---- */
+
+/*
+ * Where an unavailable owner's bucket goes: weighted rendezvous hashing
+ * over the serving units, so a bucket keeps its stand-in when some other
+ * unit fails too, and shares follow capacity weights.
+ */
+static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket)
+{
+	double best = -1.0;
+	int target = -1;
+
+	for (int u = 0; u < CG_MAX_UNITS; u++) {
+		const struct cg_unit *un = &t->units[u];
+		__u32 h;
+		double x, score;
+
+		if (un->state != CG_UNIT_SERVING)
+			continue;
+		h = cg_mix32(cg_hash_step(cg_hash_step(t->gen.seed ^ service_id, bucket), u));
+		x = ((double)h + 1.0) / 4294967297.0; /* (0, 1) */
+		score = -(double)(un->weight ? un->weight : 1) / log(x);
+		if (score > best) {
+			best = score;
+			target = u;
+		}
+	}
+	return target;
+}
+
+int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
+{
+	for (int s = 0; s < t->n_services; s++) {
+		const struct cg_service *svc = &t->services[s];
+
+		if (svc->kind != CG_KIND_CORE)
+			continue;
+		for (__u32 b = 0; b < svc->modulo; b++) {
+			struct cg_bucket *bk = &t->buckets[svc->bucket_base + b];
+			const struct cg_unit *owner;
+			int target;
+
+			if (bk->owner >= CG_MAX_UNITS) {
+				bk->unit = CG_UNIT_NONE;
+				continue;
+			}
+			owner = &t->units[bk->owner];
+			bk->prev_unit = CG_UNIT_NONE;
+			if (owner->state == CG_UNIT_SERVING) {
+				bk->unit = bk->owner;
+				continue;
+			}
+			if (owner->standby < CG_MAX_UNITS &&
+			    t->units[owner->standby].state == CG_UNIT_SERVING)
+				target = owner->standby;
+			else
+				target = spread_target(t, svc->id, b);
+			if (target < 0) {
+				cg_errors_add(errs,
+					      "services \"%s\": no serving unit left for the buckets of %s",
+					      svc->name, owner->name);
+				return -1;
+			}
+			bk->unit = target;
+			/* a draining owner keeps its established flows */
+			if (owner->state == CG_UNIT_DRAINING)
+				bk->prev_unit = bk->owner;
+		}
+	}
+	return 0;
+}
+
+/* ---- content hash ---- */
+
+static __u64 hash_bytes(__u64 h, const void *p, size_t len)
+{
+	const unsigned char *b = p;
+	size_t i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		__u64 w;
+
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < len; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+__u64 cg_tables_hash(const struct cg_tables *t)
+{
+	struct cg_gen g = {};
+	__u64 h = 0xcbf29ce484222325ull;
+
+	/* configuration fields only: not bank, generation, hash or time */
+	g.seed = t->gen.seed;
+	g.src4 = t->gen.src4;
+	g.src4_hostmask = t->gen.src4_hostmask;
+	memcpy(g.src6, t->gen.src6, sizeof(g.src6));
+	g.src6_hostmask = t->gen.src6_hostmask;
+	g.flags = t->gen.flags;
+	h = hash_bytes(h, &g, sizeof(g));
+	for (int i = 0; i < t->n_services; i++) {
+		struct cg_service_key k = t->svc_keys[i];
+
+		k.bank = 0;
+		h = hash_bytes(h, &k, sizeof(k));
+		h = hash_bytes(h, &t->services[i], sizeof(t->services[i]));
+	}
+	h = hash_bytes(h, t->buckets, (size_t)t->buckets_used * sizeof(*t->buckets));
+	h = hash_bytes(h, t->units, sizeof(t->units));
+	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
+		struct cg_endpoint ep = t->endpoints[i];
+
+		/* interface and MACs are this host's: leave them out so every
+		 * gateway of a fleet reports the same hash for the same config */
+		ep.ifindex = 0;
+		ep.flags = 0;
+		memset(ep.dmac, 0, sizeof(ep.dmac));
+		memset(ep.smac, 0, sizeof(ep.smac));
+		h = hash_bytes(h, &ep, sizeof(ep));
+	}
+	for (int u = 0; u < CG_MAX_UNITS; u++)
+		if (t->units[u].state != CG_UNIT_UNUSED)
+			h = hash_bytes(h, t->maglev + (size_t)u * CG_MAGLEV_SIZE,
+				       CG_MAGLEV_SIZE * sizeof(*t->maglev));
+	return h ^ (h >> 32);
+}

@@ -1,0 +1,504 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The dataplane handle: the steering maps of one instance, the banks
+ * mapped into memory, and the publish protocol (user/tables.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "dp.h"
+#include "log.h"
+#include "tables.h"
+
+static const char *const dp_map_names[CG_DP_NMAPS] = {
+	[CG_DP_ROOT] = "cg_root",
+	[CG_DP_SERVICES] = "cg_services",
+	[CG_DP_BUCKETS] = "cg_buckets",
+	[CG_DP_UNITS] = "cg_units",
+	[CG_DP_ENDPOINTS] = "cg_endpoints",
+	[CG_DP_MAGLEV] = "cg_maglev",
+	[CG_DP_FLOWS] = "cg_flows",
+	[CG_DP_TX_PORTS] = "cg_tx_ports",
+	[CG_DP_UNIT_STATS] = "cg_unit_stats",
+	[CG_DP_SERVICE_STATS] = "cg_service_stats",
+	[CG_DP_ENDPOINT_STATS] = "cg_endpoint_stats",
+	[CG_DP_REASONS] = "cg_reasons",
+	[CG_DP_INFO] = "cg_info",
+};
+
+int cg_instance_dir(const char *instance, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s", CG_PIN_ROOT, instance);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static void *dp_mmap(int fd, size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* The object's BTF ids of struct cg_gen and __u32, to give every inner
+ * generation map readable types in bpftool. */
+static int dp_find_gen_btf(struct cg_dp *dp)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	struct btf *btf;
+	int id, err;
+
+	err = bpf_obj_get_info_by_fd(dp->fd[CG_DP_UNITS], &info, &len);
+	if (err || !info.btf_id)
+		return err ? -errno : -ENOENT;
+	btf = btf__load_from_kernel_by_id(info.btf_id);
+	if (!btf)
+		return -errno;
+	id = btf__find_by_name_kind(btf, "cg_gen", BTF_KIND_STRUCT);
+	dp->gen_value_type = id > 0 ? id : 0;
+	dp->gen_key_type = info.btf_key_type_id;
+	btf__free(btf);
+	dp->btf_fd = bpf_btf_get_fd_by_id(info.btf_id);
+	if (dp->btf_fd < 0 || !dp->gen_value_type)
+		return -ENOENT;
+	return 0;
+}
+
+static int dp_finish(struct cg_dp *dp)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+	int err;
+
+	err = bpf_obj_get_info_by_fd(dp->fd[CG_DP_BUCKETS], &info, &len);
+	if (err)
+		return -errno;
+	dp->bucket_slots = info.max_entries / CG_BANKS;
+	dp->flows = 0;
+	len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (!bpf_obj_get_info_by_fd(dp->fd[CG_DP_FLOWS], &info, &len))
+		dp->flows = info.max_entries;
+
+	dp->buckets_len = (size_t)dp->bucket_slots * CG_BANKS * sizeof(struct cg_bucket);
+	dp->units_len = (size_t)CG_BANKS * CG_MAX_UNITS * sizeof(struct cg_unit);
+	dp->endpoints_len = (size_t)CG_BANKS * CG_MAX_ENDPOINTS * sizeof(struct cg_endpoint);
+	dp->maglev_len = (size_t)CG_BANKS * CG_MAX_UNITS * CG_MAGLEV_SIZE *
+			 sizeof(struct cg_maglev_slot);
+	dp->buckets = dp_mmap(dp->fd[CG_DP_BUCKETS], dp->buckets_len);
+	dp->units = dp_mmap(dp->fd[CG_DP_UNITS], dp->units_len);
+	dp->endpoints = dp_mmap(dp->fd[CG_DP_ENDPOINTS], dp->endpoints_len);
+	dp->maglev = dp_mmap(dp->fd[CG_DP_MAGLEV], dp->maglev_len);
+	if (!dp->buckets || !dp->units || !dp->endpoints || !dp->maglev)
+		return -errno;
+	return dp_find_gen_btf(dp);
+}
+
+static struct cg_dp *dp_new(void)
+{
+	struct cg_dp *dp = calloc(1, sizeof(*dp));
+
+	if (!dp)
+		return NULL;
+	for (int i = 0; i < CG_DP_NMAPS; i++)
+		dp->fd[i] = -1;
+	dp->btf_fd = -1;
+	dp->dir_fd = -1;
+	return dp;
+}
+
+int cg_dp_open_pinned(const char *instance, struct cg_dp **out)
+{
+	char path[PATH_MAX];
+	struct cg_dp *dp;
+	int err;
+
+	dp = dp_new();
+	if (!dp)
+		return -ENOMEM;
+	err = cg_instance_dir(instance, dp->dir, sizeof(dp->dir));
+	if (err)
+		goto fail;
+	for (int i = 0; i < CG_DP_NMAPS; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dp->dir, dp_map_names[i]);
+		dp->fd[i] = bpf_obj_get(path);
+		if (dp->fd[i] < 0) {
+			err = -errno;
+			if (err == -ENOENT)
+				cg_err("instance \"%s\" is not loaded (no %s); run `cellgate -i %s load --dev IFACE` first\n",
+				       instance, path, instance);
+			else
+				cg_err("cannot open %s: %s\n", path, cg_strerror(err));
+			goto fail;
+		}
+	}
+	err = cg_dp_read_info(dp, &dp->info);
+	if (err)
+		goto fail;
+	if (dp->info.layout != CG_LAYOUT_VERSION) {
+		cg_err("instance \"%s\" was loaded with map layout %u, this cellgate uses %u; run `cellgate -i %s unload` and load again\n",
+		       instance, dp->info.layout, CG_LAYOUT_VERSION, instance);
+		err = -EPROTO;
+		goto fail;
+	}
+	err = dp_finish(dp);
+	if (err) {
+		cg_err("cannot map the tables of instance \"%s\": %s\n", instance, cg_strerror(err));
+		goto fail;
+	}
+	dp->pinned = true;
+	*out = dp;
+	return 0;
+fail:
+	cg_dp_close(dp);
+	return err;
+}
+
+int cg_dp_from_object(struct bpf_object *obj, struct cg_dp **out)
+{
+	struct cg_dp *dp = dp_new();
+	int err;
+
+	if (!dp)
+		return -ENOMEM;
+	for (int i = 0; i < CG_DP_NMAPS; i++) {
+		struct bpf_map *m = bpf_object__find_map_by_name(obj, dp_map_names[i]);
+
+		dp->fd[i] = m ? dup(bpf_map__fd(m)) : -1;
+		if (dp->fd[i] < 0) {
+			err = -ENOENT;
+			goto fail;
+		}
+	}
+	err = dp_finish(dp);
+	if (err)
+		goto fail;
+	*out = dp;
+	return 0;
+fail:
+	cg_dp_close(dp);
+	return err;
+}
+
+void cg_dp_close(struct cg_dp *dp)
+{
+	if (!dp)
+		return;
+	if (dp->buckets)
+		munmap(dp->buckets, dp->buckets_len);
+	if (dp->units)
+		munmap(dp->units, dp->units_len);
+	if (dp->endpoints)
+		munmap(dp->endpoints, dp->endpoints_len);
+	if (dp->maglev)
+		munmap(dp->maglev, dp->maglev_len);
+	for (int i = 0; i < CG_DP_NMAPS; i++)
+		if (dp->fd[i] >= 0)
+			close(dp->fd[i]);
+	if (dp->btf_fd >= 0)
+		close(dp->btf_fd);
+	if (dp->dir_fd >= 0)
+		close(dp->dir_fd);
+	free(dp);
+}
+
+int cg_dp_map_fd(struct cg_dp *dp, const char *name)
+{
+	for (int i = 0; i < CG_DP_NMAPS; i++)
+		if (!strcmp(dp_map_names[i], name))
+			return dp->fd[i];
+	return -1;
+}
+
+int cg_dp_read_info(struct cg_dp *dp, struct cg_info *info)
+{
+	__u32 zero = 0;
+
+	if (bpf_map_lookup_elem(dp->fd[CG_DP_INFO], &zero, info))
+		return -errno;
+	return 0;
+}
+
+int cg_dp_lock(struct cg_dp *dp)
+{
+	/* flock on the pin directory: held until the process exits or closes it */
+	if (!dp->pinned)
+		return 0;
+	dp->dir_fd = open(dp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dp->dir_fd < 0)
+		return -errno;
+	if (flock(dp->dir_fd, LOCK_EX | LOCK_NB)) {
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		cg_info("waiting for another writer of %s\n", dp->dir);
+		if (flock(dp->dir_fd, LOCK_EX))
+			return -errno;
+	}
+	return 0;
+}
+
+/* The live generation, or generation 0 when nothing is published. */
+int cg_dp_read_gen(struct cg_dp *dp, struct cg_gen *gen)
+{
+	__u32 zero = 0, id;
+	int fd, err = 0;
+
+	memset(gen, 0, sizeof(*gen));
+	if (bpf_map_lookup_elem(dp->fd[CG_DP_ROOT], &zero, &id))
+		return errno == ENOENT ? 0 : -errno;
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_lookup_elem(fd, &zero, gen))
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int cmp_svc_key(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct cg_service_key));
+}
+
+/* Services of one bank, sorted by key so readers see a stable order. */
+static int dp_read_services(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
+{
+	struct cg_service_key key, next, *keys = t->svc_keys;
+	void *prev = NULL;
+	int n = 0, fd = dp->fd[CG_DP_SERVICES];
+
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (next.bank != bank)
+			continue;
+		if (n >= CG_MAX_SERVICES)
+			return -E2BIG;
+		keys[n++] = next;
+	}
+	qsort(keys, n, sizeof(*keys), cmp_svc_key);
+	for (int i = 0; i < n; i++)
+		if (bpf_map_lookup_elem(fd, &keys[i], &t->services[i]))
+			return -errno;
+	t->n_services = n;
+	return 0;
+}
+
+int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t)
+{
+	struct cg_gen gen;
+	__u32 bank;
+	int err;
+
+	err = cg_dp_read_gen(dp, &gen);
+	if (err)
+		return err;
+	t->gen = gen;
+	if (!gen.generation)
+		return 0;
+	bank = gen.bank & 1;
+	if (t->bucket_slots != dp->bucket_slots)
+		return -EINVAL;
+	memcpy(t->buckets, dp->buckets + (size_t)bank * dp->bucket_slots,
+	       (size_t)dp->bucket_slots * sizeof(*t->buckets));
+	memcpy(t->units, dp->units + (size_t)bank * CG_MAX_UNITS, sizeof(t->units));
+	memcpy(t->endpoints, dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS,
+	       sizeof(t->endpoints));
+	memcpy(t->maglev, dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE,
+	       (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*t->maglev));
+	t->buckets_used = 0;
+	err = dp_read_services(dp, bank, t);
+	if (err)
+		return err;
+	for (int i = 0; i < t->n_services; i++) {
+		const struct cg_service *s = &t->services[i];
+
+		if (s->kind == CG_KIND_CORE && s->bucket_base + s->modulo > t->buckets_used)
+			t->buckets_used = s->bucket_base + s->modulo;
+	}
+	return 0;
+}
+
+static int dp_write_services(struct cg_dp *dp, __u32 bank, const struct cg_tables *t,
+			     struct cg_errors *errs)
+{
+	struct cg_service_key key, next, stale[CG_MAX_SERVICES];
+	int fd = dp->fd[CG_DP_SERVICES], n = 0;
+	void *prev = NULL;
+
+	/* the free bank still holds the generation before the live one */
+	while (!bpf_map_get_next_key(fd, prev, &next)) {
+		key = next;
+		prev = &key;
+		if (next.bank == bank && n < CG_MAX_SERVICES)
+			stale[n++] = next;
+	}
+	for (int i = 0; i < n; i++)
+		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
+			goto fail;
+	for (int i = 0; i < t->n_services; i++) {
+		key = t->svc_keys[i];
+		key.bank = bank;
+		if (bpf_map_update_elem(fd, &key, &t->services[i], BPF_ANY))
+			goto fail;
+	}
+	return 0;
+fail:
+	cg_errors_add(errs, "cannot write cg_services: %s", cg_strerror(-errno));
+	return -1;
+}
+
+static int dp_write_tx_ports(struct cg_dp *dp, const struct cg_tables *t, struct cg_errors *errs)
+{
+	for (int i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i]; i++) {
+		__u32 ifindex = t->tx_ifindex[i];
+
+		if (bpf_map_update_elem(dp->fd[CG_DP_TX_PORTS], &ifindex, &ifindex, BPF_ANY)) {
+			cg_errors_add(errs, "cannot add interface %u to cg_tx_ports: %s", ifindex,
+				      cg_strerror(-errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Drop egress ports the live generation no longer uses. Safe only after
+ * the publish returned: no packet reads the old bank any more. */
+static void dp_prune_tx_ports(struct cg_dp *dp, const struct cg_tables *t)
+{
+	__u32 key, next, stale[64];
+	int n = 0, fd = dp->fd[CG_DP_TX_PORTS];
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd, prev, &next) && n < 64) {
+		bool used = false;
+
+		key = next;
+		prev = &key;
+		for (int i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i] && !used; i++)
+			used = t->tx_ifindex[i] == next;
+		if (!used)
+			stale[n++] = next;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &stale[i]);
+}
+
+static int dp_new_gen_map(struct cg_dp *dp, const struct cg_gen *gen)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts, .btf_fd = dp->btf_fd,
+		    .btf_key_type_id = dp->gen_key_type, .btf_value_type_id = dp->gen_value_type);
+	__u32 zero = 0;
+	int fd;
+
+	fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "cg_gen", sizeof(__u32), sizeof(*gen), 1, &opts);
+	if (fd < 0)
+		return -errno;
+	if (bpf_map_update_elem(fd, &zero, gen, BPF_ANY)) {
+		int err = -errno;
+
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static __u64 now_realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
+{
+	struct cg_gen cur, gen, check;
+	struct cg_tables *rb = NULL;
+	char path[PATH_MAX];
+	__u32 bank, zero = 0;
+	int fd, err;
+
+	if (t->bucket_slots != dp->bucket_slots || t->buckets_used > dp->bucket_slots) {
+		cg_errors_add(errs, "generation needs %u bucket entries, the instance has %u per bank (load with --buckets)",
+			      t->buckets_used, dp->bucket_slots);
+		return -1;
+	}
+	err = cg_dp_read_gen(dp, &cur);
+	if (err) {
+		cg_errors_add(errs, "cannot read the live generation: %s", cg_strerror(err));
+		return -1;
+	}
+	bank = cur.generation ? !(cur.bank & 1) : 0;
+
+	memcpy(dp->buckets + (size_t)bank * dp->bucket_slots, t->buckets,
+	       (size_t)dp->bucket_slots * sizeof(*t->buckets));
+	memcpy(dp->units + (size_t)bank * CG_MAX_UNITS, t->units, sizeof(t->units));
+	memcpy(dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS, t->endpoints, sizeof(t->endpoints));
+	memcpy(dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE, t->maglev,
+	       (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*t->maglev));
+	if (dp_write_services(dp, bank, t, errs) || dp_write_tx_ports(dp, t, errs))
+		return -1;
+
+	gen = t->gen;
+	gen.layout = CG_LAYOUT_VERSION;
+	gen.bank = bank;
+	gen.generation = cur.generation + 1;
+	gen.bucket_slots = dp->bucket_slots;
+	gen.hash = cg_tables_hash(t);
+	gen.published_ns = now_realtime_ns();
+
+	fd = dp_new_gen_map(dp, &gen);
+	if (fd < 0) {
+		cg_errors_add(errs, "cannot create the generation map: %s", cg_strerror(fd));
+		return -1;
+	}
+	/* The publish: one pointer swap. The kernel waits for running programs
+	 * before returning, so from here on no packet reads the old bank. */
+	if (bpf_map_update_elem(dp->fd[CG_DP_ROOT], &zero, &fd, BPF_ANY)) {
+		cg_errors_add(errs, "cannot publish generation %llu: %s",
+			      (unsigned long long)gen.generation, cg_strerror(-errno));
+		close(fd);
+		return -1;
+	}
+	t->gen = gen;
+	if (dp->pinned) {
+		/* bpftool's view of the live generation; the swap above is what counts */
+		snprintf(path, sizeof(path), "%s/%s", dp->dir, CG_GEN_PIN);
+		unlink(path);
+		if (bpf_obj_pin(fd, path))
+			cg_warn("cannot pin %s: %s\n", path, cg_strerror(-errno));
+	}
+	close(fd);
+	dp_prune_tx_ports(dp, t);
+
+	/* Verify: what packets now see is what we built. */
+	err = cg_dp_read_gen(dp, &check);
+	if (!err && (check.generation != gen.generation || check.hash != gen.hash))
+		err = -ESTALE;
+	if (!err)
+		err = cg_tables_alloc(&rb, dp->bucket_slots);
+	if (!err)
+		err = cg_dp_read_active(dp, rb);
+	if (!err && cg_tables_hash(rb) != gen.hash)
+		err = -EIO;
+	cg_tables_free(rb);
+	if (err) {
+		cg_errors_add(errs, "generation %llu published but read-back differs: %s",
+			      (unsigned long long)gen.generation, cg_strerror(err));
+		return -1;
+	}
+	return 0;
+}

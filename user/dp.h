@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Internals of the dataplane handle (the public part is user/tables.h). */
+#ifndef CG_DP_H
+#define CG_DP_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "cellgate.h"
+
+#define CG_PIN_ROOT "/sys/fs/bpf/cellgate"
+#define CG_GEN_PIN "generation" /* pinned copy of the live cg_root entry */
+#define CG_DIR_MAX 256 /* pin directory path; instance names are short */
+
+enum cg_dp_map {
+	CG_DP_ROOT,
+	CG_DP_SERVICES,
+	CG_DP_BUCKETS,
+	CG_DP_UNITS,
+	CG_DP_ENDPOINTS,
+	CG_DP_MAGLEV,
+	CG_DP_FLOWS,
+	CG_DP_TX_PORTS,
+	CG_DP_UNIT_STATS,
+	CG_DP_SERVICE_STATS,
+	CG_DP_ENDPOINT_STATS,
+	CG_DP_REASONS,
+	CG_DP_INFO,
+	CG_DP_NMAPS,
+};
+
+struct cg_dp {
+	char dir[CG_DIR_MAX]; /* pin directory, "" for an unpinned object */
+	bool pinned;
+	int fd[CG_DP_NMAPS];
+	int dir_fd; /* held flock while writing */
+	int btf_fd; /* object BTF, for the generation maps we create */
+	__u32 gen_key_type;
+	__u32 gen_value_type;
+	__u32 bucket_slots; /* per bank */
+	__u32 flows;
+	struct cg_info info;
+	/* both banks of the mmap-able tables */
+	struct cg_bucket *buckets;
+	struct cg_unit *units;
+	struct cg_endpoint *endpoints;
+	struct cg_maglev_slot *maglev;
+	size_t buckets_len, units_len, endpoints_len, maglev_len;
+};
+
+int cg_instance_dir(const char *instance, char *buf, size_t len);
+int cg_dp_read_info(struct cg_dp *dp, struct cg_info *info);
+int cg_dp_read_gen(struct cg_dp *dp, struct cg_gen *gen);
+
+#endif /* CG_DP_H */

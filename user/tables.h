@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * One generation's tables in memory, the builder that makes them from a
+ * config, and the publisher that writes them into the dataplane's free bank
+ * and flips cg_root.
+ */
+#ifndef CG_TABLES_H
+#define CG_TABLES_H
+
+#include <stdbool.h>
+#include <linux/types.h>
+
+#include "cellgate.h"
+#include "config.h"
+
+struct bpf_object;
+
+/* Content of one bank, indexed as in the maps but without the bank offset. */
+struct cg_tables {
+	struct cg_gen gen; /* seed, sources, flags; bank/generation/hash set at publish */
+	__u32 bucket_slots; /* capacity of buckets[] */
+	__u32 buckets_used; /* entries in use, from 0 */
+	struct cg_bucket *buckets; /* [bucket_slots] */
+	struct cg_unit units[CG_MAX_UNITS];
+	struct cg_endpoint endpoints[CG_MAX_ENDPOINTS];
+	struct cg_maglev_slot *maglev; /* [CG_MAX_UNITS * CG_MAGLEV_SIZE] */
+	int n_services;
+	struct cg_service_key svc_keys[CG_MAX_SERVICES]; /* bank field ignored */
+	struct cg_service services[CG_MAX_SERVICES];
+	__u32 tx_ifindex[CG_MAX_ENDPOINTS]; /* distinct egress ifindexes, 0-terminated */
+};
+
+int cg_tables_alloc(struct cg_tables **out, __u32 bucket_slots);
+void cg_tables_free(struct cg_tables *t);
+
+/* Handle over the steering maps of one instance (pinned) or object (tests). */
+struct cg_dp;
+
+int cg_dp_open_pinned(const char *instance, struct cg_dp **out);
+int cg_dp_from_object(struct bpf_object *obj, struct cg_dp **out);
+void cg_dp_close(struct cg_dp *dp);
+
+/* Copy of what is live now (the active bank and its cg_gen); gen 0 = none. */
+int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t);
+
+/*
+ * Build a generation from cfg. `cur` (may be NULL) is what is live: ids of
+ * units, services and endpoints are kept by name so counters stay with
+ * them, and unit states (evacuated, draining) carry over. Endpoint MACs
+ * missing from the config are resolved through the kernel neighbour table
+ * (user/neigh.c); `default_ifindex` is the interface the gateway runs on.
+ */
+int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, int default_ifindex,
+		    struct cg_tables *out, struct cg_errors *errs);
+
+/* Re-point buckets after unit states changed: evacuated owners' buckets go
+ * to their standby or are spread over serving units by weight; buckets
+ * whose owner serves again return to it. Buckets of other units never move. */
+int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs);
+
+/* 64-bit content hash of everything a packet can read. */
+__u64 cg_tables_hash(const struct cg_tables *t);
+
+/* Write t into the free bank, publish it as generation cur+1 (one map update),
+ * then read it back and compare hashes. On success t->gen holds what is live. */
+int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs);
+
+/* Serialise writers of one instance (flock on the pin directory). */
+int cg_dp_lock(struct cg_dp *dp);
+
+/* Map file descriptors, for counters and tests. */
+int cg_dp_map_fd(struct cg_dp *dp, const char *name);
+
+#endif /* CG_TABLES_H */
