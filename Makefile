@@ -29,7 +29,7 @@ LDLIBS += $(PKG_LIBS) -lm
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH) \
 	-I/usr/include/$(ARCH)-linux-gnu -Iheaders -Ibpf
 
-BPF_PROGS := steer decap
+BPF_PROGS := steer decap baseline
 BPF_OBJS := $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(BPF_PROGS))
 SKELS := $(patsubst %,$(OUTPUT)/include/%.skel.h,$(BPF_PROGS))
 BPF_HDRS := $(wildcard bpf/*.h) $(wildcard headers/*.h)
@@ -49,6 +49,7 @@ BENCH_SRCS := $(wildcard selftests/bench_*.c)
 BENCH_BINS := $(patsubst selftests/%.c,$(OUTPUT)/selftests/%,$(BENCH_SRCS))
 
 .DELETE_ON_ERROR:
+.SECONDARY: $(BPF_OBJS)
 .PHONY: all deps test demo bench chaos clean install help
 
 all: $(OUTPUT)/cellgate $(TEST_BINS) $(TOOL_BINS) $(BENCH_BINS)

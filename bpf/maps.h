@@ -32,9 +32,18 @@ struct {
 } cg_root SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CG_BANKS * CG_SVC_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct cg_svc_slot);
+} cg_svc_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, CG_BANKS * CG_MAX_SERVICES);
-	__type(key, struct cg_service_key);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
 	__type(value, struct cg_service);
 } cg_services SEC(".maps");
 

@@ -74,6 +74,31 @@ static __always_inline const struct cg_maglev_slot *cg_slot_get(__u32 bank, __u3
 	return bpf_map_lookup_elem(&cg_maglev, &key);
 }
 
+/* VIP:port:proto -> service of this bank (user/build.c fills the index). */
+static __always_inline const struct cg_service *cg_service_find(__u32 bank,
+								 const struct cg_service_key *k)
+{
+	__u32 home = cg_hash_service(k->addr, k->port, k->proto, k->family);
+
+#pragma unroll
+	for (int i = 0; i < CG_SVC_PROBES; i++) {
+		__u32 idx = bank * CG_SVC_SLOTS + ((home + i) & (CG_SVC_SLOTS - 1));
+		const struct cg_svc_slot *s = bpf_map_lookup_elem(&cg_svc_index, &idx);
+
+		if (!s || s->key.family == CG_AF_NONE)
+			return NULL; /* an empty slot ends the probe sequence */
+		if (s->key.addr[0] == k->addr[0] && s->key.addr[1] == k->addr[1] &&
+		    s->key.addr[2] == k->addr[2] && s->key.addr[3] == k->addr[3] &&
+		    s->key.port == k->port && s->key.proto == k->proto &&
+		    s->key.family == k->family) {
+			idx = bank * CG_MAX_SERVICES + s->service;
+			return s->service < CG_MAX_SERVICES ? bpf_map_lookup_elem(&cg_services, &idx) :
+							     NULL;
+		}
+	}
+	return NULL;
+}
+
 /* Central unit, or its standby when it does not serve. */
 static __always_inline __u32 cg_central(__u32 bank, const struct cg_service *svc)
 {
@@ -220,14 +245,13 @@ static __always_inline int cg_decide(const struct cg_pkt *p, struct cg_choice *c
 	bank = g->bank & 1;
 	ch->gen = g;
 
-	sk.bank = bank;
 	__builtin_memcpy(sk.addr, p->daddr, 16);
 	svc = NULL;
 	if (!frag)
-		svc = bpf_map_lookup_elem(&cg_services, &sk);
+		svc = cg_service_find(bank, &sk);
 	if (!svc) {
 		sk.port = 0;
-		svc = bpf_map_lookup_elem(&cg_services, &sk);
+		svc = cg_service_find(bank, &sk);
 	}
 	if (!svc)
 		return CG_R_NO_SERVICE;

@@ -32,6 +32,8 @@
 #ifndef CG_MAGLEV_SIZE
 #define CG_MAGLEV_SIZE 4093 /* prime, >= 10x a unit's endpoints keeps Maglev shares even */
 #endif
+#define CG_SVC_SLOTS 4096 /* service index per bank, 4x CG_MAX_SERVICES: short probes */
+#define CG_SVC_PROBES 8 /* the builder refuses keys that land further from home */
 #define CG_MAX_MODULO 65536 /* largest bucket count of one service */
 #define CG_DEFAULT_BUCKET_SLOTS (1u << 20) /* per bank: 100 services x 10000 buckets */
 #define CG_DEFAULT_FLOWS (1u << 18) /* LRU flow entries, shared by all services */
@@ -76,15 +78,23 @@ enum cg_family {
 	CG_AF_INET6 = 6,
 };
 
-/* cg_services key: addresses are 16 bytes; IPv4 uses addr[0] only. */
+/* What identifies a service. IPv4 uses addr[0]; the other words are 0. */
 struct cg_service_key {
-	__u8 bank;
-	__u8 family; /* enum cg_family */
-	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
-	__u8 pad;
+	__be32 addr[4]; /* VIP */
 	__be16 port; /* 0 = any port of this VIP */
-	__u16 pad2;
-	__be32 addr[4];
+	__u8 proto; /* IPPROTO_TCP / IPPROTO_UDP */
+	__u8 family; /* enum cg_family; CG_AF_NONE marks an empty index slot */
+};
+
+/*
+ * cg_svc_index[bank * CG_SVC_SLOTS + slot]: open addressing with linear
+ * probing from cg_hash_service(key) % CG_SVC_SLOTS. An array rather than a
+ * BPF hash map: the verifier inlines array lookups, and a miss (traffic for
+ * no service) usually costs one slot read.
+ */
+struct cg_svc_slot {
+	struct cg_service_key key;
+	__u32 service; /* index into this bank of cg_services */
 };
 
 enum cg_service_kind {
@@ -109,6 +119,7 @@ enum cg_key_missing {
 #define CG_SVC_F_FULL_FLOWS (1u << 1) /* record every flow, not just moving ones */
 #define CG_SVC_F_UDP_MISS_NEW (1u << 2) /* a UDP flow-table miss counts as a new flow */
 
+/* cg_services[bank * CG_MAX_SERVICES + index] */
 struct cg_service {
 	__u32 id; /* stable index into cg_service_stats */
 	__u32 bucket_base; /* first entry of this service in its bank of cg_buckets */

@@ -79,6 +79,16 @@ CG_INLINE __u32 cg_hash_l3(__u32 seed, int is_v6, const __be32 *saddr, const __b
 	return cg_hash_flow(seed, is_v6, saddr, daddr, 0, 0, proto);
 }
 
+/* Home slot of a service key in cg_svc_index (no seed: local layout only). */
+CG_INLINE __u32 cg_hash_service(const __be32 *addr, __be16 port, __u8 proto, __u8 family)
+{
+	__u32 h = 0x2545f491U ^ ((__u32)family << 24 | (__u32)proto << 16 | (__u32)port);
+
+	h = cg_hash_step(h, (__u32)addr[0]);
+	h = cg_hash_step(h, (__u32)addr[1] ^ (__u32)addr[2] ^ (__u32)addr[3]);
+	return cg_mix32(h);
+}
+
 /* Second, independent hash of a flow hash: Maglev slot within the unit, so
  * bucket and endpoint choices are not correlated. */
 CG_INLINE __u32 cg_hash_slot(__u32 flow_hash)

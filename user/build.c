@@ -200,7 +200,35 @@ static int cmp_service(const void *a, const void *b, void *arg)
 	return memcmp(ka, kb, sizeof(*ka));
 }
 
-/* Services sorted by key: the order the read-back sees, so hashes match. */
+/* The open-addressing index the dataplane probes (bpf/steer.h). */
+static int build_svc_index(struct cg_tables *t, struct cg_errors *errs)
+{
+	memset(t->svc_index, 0, sizeof(t->svc_index));
+	for (int i = 0; i < t->n_services; i++) {
+		const struct cg_service_key *k = &t->svc_keys[i];
+		__u32 home = cg_hash_service(k->addr, k->port, k->proto, k->family);
+		int p;
+
+		for (p = 0; p < CG_SVC_PROBES; p++) {
+			struct cg_svc_slot *s = &t->svc_index[(home + p) & (CG_SVC_SLOTS - 1)];
+
+			if (s->key.family == CG_AF_NONE) {
+				s->key = *k;
+				s->service = i;
+				break;
+			}
+		}
+		if (p == CG_SVC_PROBES) {
+			cg_errors_add(errs, "services \"%s\": service index too crowded (%d services); rebuild with a larger CG_SVC_SLOTS",
+				      t->services[i].name, t->n_services);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Services sorted by key, so the index and the hash do not depend on the
+ * order of the config file. */
 static void sort_services(struct cg_tables *t)
 {
 	static struct cg_service_key keys[CG_MAX_SERVICES];
@@ -400,6 +428,8 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 	}
 	out->buckets_used = base;
 	sort_services(out);
+	if (build_svc_index(out, errs))
+		return -1;
 	return cg_tables_reassign(out, errs);
 }
 
@@ -508,10 +538,7 @@ __u64 cg_tables_hash(const struct cg_tables *t)
 	g.flags = t->gen.flags;
 	h = hash_bytes(h, &g, sizeof(g));
 	for (int i = 0; i < t->n_services; i++) {
-		struct cg_service_key k = t->svc_keys[i];
-
-		k.bank = 0;
-		h = hash_bytes(h, &k, sizeof(k));
+		h = hash_bytes(h, &t->svc_keys[i], sizeof(t->svc_keys[i]));
 		h = hash_bytes(h, &t->services[i], sizeof(t->services[i]));
 	}
 	h = hash_bytes(h, t->buckets, (size_t)t->buckets_used * sizeof(*t->buckets));

@@ -23,6 +23,7 @@
 
 static const char *const dp_map_names[CG_DP_NMAPS] = {
 	[CG_DP_ROOT] = "cg_root",
+	[CG_DP_SVC_INDEX] = "cg_svc_index",
 	[CG_DP_SERVICES] = "cg_services",
 	[CG_DP_BUCKETS] = "cg_buckets",
 	[CG_DP_UNITS] = "cg_units",
@@ -97,11 +98,16 @@ static int dp_finish(struct cg_dp *dp)
 	dp->endpoints_len = (size_t)CG_BANKS * CG_MAX_ENDPOINTS * sizeof(struct cg_endpoint);
 	dp->maglev_len = (size_t)CG_BANKS * CG_MAX_UNITS * CG_MAGLEV_SIZE *
 			 sizeof(struct cg_maglev_slot);
+	dp->svc_index_len = (size_t)CG_BANKS * CG_SVC_SLOTS * sizeof(struct cg_svc_slot);
+	dp->services_len = (size_t)CG_BANKS * CG_MAX_SERVICES * sizeof(struct cg_service);
+	dp->svc_index = dp_mmap(dp->fd[CG_DP_SVC_INDEX], dp->svc_index_len);
+	dp->services = dp_mmap(dp->fd[CG_DP_SERVICES], dp->services_len);
 	dp->buckets = dp_mmap(dp->fd[CG_DP_BUCKETS], dp->buckets_len);
 	dp->units = dp_mmap(dp->fd[CG_DP_UNITS], dp->units_len);
 	dp->endpoints = dp_mmap(dp->fd[CG_DP_ENDPOINTS], dp->endpoints_len);
 	dp->maglev = dp_mmap(dp->fd[CG_DP_MAGLEV], dp->maglev_len);
-	if (!dp->buckets || !dp->units || !dp->endpoints || !dp->maglev)
+	if (!dp->buckets || !dp->units || !dp->endpoints || !dp->maglev || !dp->svc_index ||
+	    !dp->services)
 		return -errno;
 	return dp_find_gen_btf(dp);
 }
@@ -204,6 +210,10 @@ void cg_dp_close(struct cg_dp *dp)
 		munmap(dp->endpoints, dp->endpoints_len);
 	if (dp->maglev)
 		munmap(dp->maglev, dp->maglev_len);
+	if (dp->svc_index)
+		munmap(dp->svc_index, dp->svc_index_len);
+	if (dp->services)
+		munmap(dp->services, dp->services_len);
 	for (int i = 0; i < CG_DP_NMAPS; i++)
 		if (dp->fd[i] >= 0)
 			close(dp->fd[i]);
@@ -267,31 +277,22 @@ int cg_dp_read_gen(struct cg_dp *dp, struct cg_gen *gen)
 	return err;
 }
 
-static int cmp_svc_key(const void *a, const void *b)
-{
-	return memcmp(a, b, sizeof(struct cg_service_key));
-}
-
-/* Services of one bank, sorted by key so readers see a stable order. */
+/* Services of one bank; their keys come back from the index. */
 static int dp_read_services(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
 {
-	struct cg_service_key key, next, *keys = t->svc_keys;
-	void *prev = NULL;
-	int n = 0, fd = dp->fd[CG_DP_SERVICES];
+	const struct cg_svc_slot *idx = dp->svc_index + (size_t)bank * CG_SVC_SLOTS;
+	int n = 0;
 
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (next.bank != bank)
+	memcpy(t->svc_index, idx, sizeof(t->svc_index));
+	memcpy(t->services, dp->services + (size_t)bank * CG_MAX_SERVICES, sizeof(t->services));
+	for (int i = 0; i < CG_SVC_SLOTS; i++) {
+		if (idx[i].key.family == CG_AF_NONE)
 			continue;
-		if (n >= CG_MAX_SERVICES)
-			return -E2BIG;
-		keys[n++] = next;
+		if (idx[i].service >= CG_MAX_SERVICES)
+			return -EUCLEAN;
+		t->svc_keys[idx[i].service] = idx[i].key;
+		n++;
 	}
-	qsort(keys, n, sizeof(*keys), cmp_svc_key);
-	for (int i = 0; i < n; i++)
-		if (bpf_map_lookup_elem(fd, &keys[i], &t->services[i]))
-			return -errno;
 	t->n_services = n;
 	return 0;
 }
@@ -329,35 +330,6 @@ int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t)
 			t->buckets_used = s->bucket_base + s->modulo;
 	}
 	return 0;
-}
-
-static int dp_write_services(struct cg_dp *dp, __u32 bank, const struct cg_tables *t,
-			     struct cg_errors *errs)
-{
-	struct cg_service_key key, next, stale[CG_MAX_SERVICES];
-	int fd = dp->fd[CG_DP_SERVICES], n = 0;
-	void *prev = NULL;
-
-	/* the free bank still holds the generation before the live one */
-	while (!bpf_map_get_next_key(fd, prev, &next)) {
-		key = next;
-		prev = &key;
-		if (next.bank == bank && n < CG_MAX_SERVICES)
-			stale[n++] = next;
-	}
-	for (int i = 0; i < n; i++)
-		if (bpf_map_delete_elem(fd, &stale[i]) && errno != ENOENT)
-			goto fail;
-	for (int i = 0; i < t->n_services; i++) {
-		key = t->svc_keys[i];
-		key.bank = bank;
-		if (bpf_map_update_elem(fd, &key, &t->services[i], BPF_ANY))
-			goto fail;
-	}
-	return 0;
-fail:
-	cg_errors_add(errs, "cannot write cg_services: %s", cg_strerror(-errno));
-	return -1;
 }
 
 static int dp_write_tx_ports(struct cg_dp *dp, const struct cg_tables *t, struct cg_errors *errs)
@@ -449,7 +421,9 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 	memcpy(dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS, t->endpoints, sizeof(t->endpoints));
 	memcpy(dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE, t->maglev,
 	       (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*t->maglev));
-	if (dp_write_services(dp, bank, t, errs) || dp_write_tx_ports(dp, t, errs))
+	memcpy(dp->svc_index + (size_t)bank * CG_SVC_SLOTS, t->svc_index, sizeof(t->svc_index));
+	memcpy(dp->services + (size_t)bank * CG_MAX_SERVICES, t->services, sizeof(t->services));
+	if (dp_write_tx_ports(dp, t, errs))
 		return -1;
 
 	gen = t->gen;

@@ -15,6 +15,7 @@
 
 enum cg_dp_map {
 	CG_DP_ROOT,
+	CG_DP_SVC_INDEX,
 	CG_DP_SERVICES,
 	CG_DP_BUCKETS,
 	CG_DP_UNITS,
@@ -46,7 +47,9 @@ struct cg_dp {
 	struct cg_unit *units;
 	struct cg_endpoint *endpoints;
 	struct cg_maglev_slot *maglev;
-	size_t buckets_len, units_len, endpoints_len, maglev_len;
+	struct cg_svc_slot *svc_index;
+	struct cg_service *services;
+	size_t buckets_len, units_len, endpoints_len, maglev_len, svc_index_len, services_len;
 };
 
 int cg_instance_dir(const char *instance, char *buf, size_t len);

@@ -24,9 +24,10 @@ struct cg_tables {
 	struct cg_unit units[CG_MAX_UNITS];
 	struct cg_endpoint endpoints[CG_MAX_ENDPOINTS];
 	struct cg_maglev_slot *maglev; /* [CG_MAX_UNITS * CG_MAGLEV_SIZE] */
-	int n_services;
-	struct cg_service_key svc_keys[CG_MAX_SERVICES]; /* bank field ignored */
+	int n_services; /* services[0..n) and their keys, sorted by key */
+	struct cg_service_key svc_keys[CG_MAX_SERVICES];
 	struct cg_service services[CG_MAX_SERVICES];
+	struct cg_svc_slot svc_index[CG_SVC_SLOTS]; /* key -> services[] index */
 	__u32 tx_ifindex[CG_MAX_ENDPOINTS]; /* distinct egress ifindexes, 0-terminated */
 };
 
