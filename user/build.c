@@ -275,10 +275,10 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 	int nerr = errs->n;
 
 	memset(&out->gen, 0, sizeof(out->gen));
-	memset(out->buckets, 0, (size_t)out->bucket_slots * sizeof(*out->buckets));
 	memset(out->units, 0, sizeof(out->units));
 	memset(out->endpoints, 0, sizeof(out->endpoints));
-	memset(out->maglev, 0xff, (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*out->maglev));
+	/* buckets and Maglev slots are written for every service and unit in
+	 * use; the rest of those tables is never read */
 	memset(out->tx_ifindex, 0, sizeof(out->tx_ifindex));
 	memset(ep_cur, 0, sizeof(ep_cur));
 	memset(ep_new, 0, sizeof(ep_new));
@@ -411,6 +411,7 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 			}
 			v->bucket_base = base;
 			v->modulo = cs->modulo;
+			memset(&out->buckets[base], 0, cs->modulo * sizeof(*out->buckets));
 			for (int r = 0; r < cs->n_rules; r++) {
 				const struct cg_cfg_rule *rule = &cs->rules[r];
 
@@ -524,30 +525,28 @@ static __u64 hash_bytes(__u64 h, const void *p, size_t len)
 	return h;
 }
 
-__u64 cg_tables_hash(const struct cg_tables *t)
+__u64 cg_bank_hash(const struct cg_bank_view *v)
 {
 	struct cg_gen g = {};
 	__u64 h = 0xcbf29ce484222325ull;
 
 	/* configuration fields only: not bank, generation, hash or time */
-	g.seed = t->gen.seed;
-	g.src4 = t->gen.src4;
-	g.src4_hostmask = t->gen.src4_hostmask;
-	memcpy(g.src6, t->gen.src6, sizeof(g.src6));
-	g.src6_hostmask = t->gen.src6_hostmask;
-	g.flags = t->gen.flags;
+	g.seed = v->gen->seed;
+	g.src4 = v->gen->src4;
+	g.src4_hostmask = v->gen->src4_hostmask;
+	memcpy(g.src6, v->gen->src6, sizeof(g.src6));
+	g.src6_hostmask = v->gen->src6_hostmask;
+	g.flags = v->gen->flags;
 	h = hash_bytes(h, &g, sizeof(g));
-	for (int i = 0; i < t->n_services; i++) {
-		h = hash_bytes(h, &t->svc_keys[i], sizeof(t->svc_keys[i]));
-		h = hash_bytes(h, &t->services[i], sizeof(t->services[i]));
+	for (int i = 0; i < v->n_services; i++) {
+		h = hash_bytes(h, &v->svc_keys[i], sizeof(v->svc_keys[i]));
+		h = hash_bytes(h, &v->services[i], sizeof(v->services[i]));
 	}
-	h = hash_bytes(h, t->buckets, (size_t)t->buckets_used * sizeof(*t->buckets));
-	h = hash_bytes(h, t->units, sizeof(t->units));
+	h = hash_bytes(h, v->buckets, (size_t)v->buckets_used * sizeof(*v->buckets));
+	h = hash_bytes(h, v->units, CG_MAX_UNITS * sizeof(*v->units));
 	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
-		struct cg_endpoint ep = t->endpoints[i];
+		struct cg_endpoint ep = v->endpoints[i];
 
-		/* interface and MACs are this host's: leave them out so every
-		 * gateway of a fleet reports the same hash for the same config */
 		ep.ifindex = 0;
 		ep.flags = 0;
 		memset(ep.dmac, 0, sizeof(ep.dmac));
@@ -555,8 +554,25 @@ __u64 cg_tables_hash(const struct cg_tables *t)
 		h = hash_bytes(h, &ep, sizeof(ep));
 	}
 	for (int u = 0; u < CG_MAX_UNITS; u++)
-		if (t->units[u].state != CG_UNIT_UNUSED)
-			h = hash_bytes(h, t->maglev + (size_t)u * CG_MAGLEV_SIZE,
-				       CG_MAGLEV_SIZE * sizeof(*t->maglev));
+		if (v->units[u].state != CG_UNIT_UNUSED)
+			h = hash_bytes(h, v->maglev + (size_t)u * CG_MAGLEV_SIZE,
+				       CG_MAGLEV_SIZE * sizeof(*v->maglev));
 	return h ^ (h >> 32);
+}
+
+__u64 cg_tables_hash(const struct cg_tables *t)
+{
+	struct cg_bank_view v = {
+		.gen = &t->gen,
+		.n_services = t->n_services,
+		.svc_keys = t->svc_keys,
+		.services = t->services,
+		.buckets = t->buckets,
+		.buckets_used = t->buckets_used,
+		.units = t->units,
+		.endpoints = t->endpoints,
+		.maglev = t->maglev,
+	};
+
+	return cg_bank_hash(&v);
 }

@@ -297,8 +297,19 @@ static int dp_read_services(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
 	return 0;
 }
 
+static __u32 services_buckets_used(const struct cg_service *svcs, int n)
+{
+	__u32 used = 0;
+
+	for (int i = 0; i < n; i++)
+		if (svcs[i].kind == CG_KIND_CORE && svcs[i].bucket_base + svcs[i].modulo > used)
+			used = svcs[i].bucket_base + svcs[i].modulo;
+	return used;
+}
+
 int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t)
 {
+	const struct cg_maglev_slot *mg;
 	struct cg_gen gen;
 	__u32 bank;
 	int err;
@@ -312,23 +323,55 @@ int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t)
 	bank = gen.bank & 1;
 	if (t->bucket_slots != dp->bucket_slots)
 		return -EINVAL;
-	memcpy(t->buckets, dp->buckets + (size_t)bank * dp->bucket_slots,
-	       (size_t)dp->bucket_slots * sizeof(*t->buckets));
-	memcpy(t->units, dp->units + (size_t)bank * CG_MAX_UNITS, sizeof(t->units));
-	memcpy(t->endpoints, dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS,
-	       sizeof(t->endpoints));
-	memcpy(t->maglev, dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE,
-	       (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*t->maglev));
-	t->buckets_used = 0;
 	err = dp_read_services(dp, bank, t);
 	if (err)
 		return err;
-	for (int i = 0; i < t->n_services; i++) {
-		const struct cg_service *s = &t->services[i];
+	t->buckets_used = services_buckets_used(t->services, t->n_services);
+	if (t->buckets_used > dp->bucket_slots)
+		return -EUCLEAN;
+	/* only what the generation uses: the rest of a bank is never read */
+	memcpy(t->buckets, dp->buckets + (size_t)bank * dp->bucket_slots,
+	       (size_t)t->buckets_used * sizeof(*t->buckets));
+	memcpy(t->units, dp->units + (size_t)bank * CG_MAX_UNITS, sizeof(t->units));
+	memcpy(t->endpoints, dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS,
+	       sizeof(t->endpoints));
+	mg = dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE;
+	for (int u = 0; u < CG_MAX_UNITS; u++)
+		if (t->units[u].state != CG_UNIT_UNUSED)
+			memcpy(t->maglev + (size_t)u * CG_MAGLEV_SIZE, mg + (size_t)u * CG_MAGLEV_SIZE,
+			       CG_MAGLEV_SIZE * sizeof(*mg));
+	return 0;
+}
 
-		if (s->kind == CG_KIND_CORE && s->bucket_base + s->modulo > t->buckets_used)
-			t->buckets_used = s->bucket_base + s->modulo;
+/* Hash of the bank as packets see it, straight from the mapped maps. */
+static int dp_hash_bank(struct cg_dp *dp, const struct cg_gen *gen, __u64 *hash)
+{
+	static struct cg_service_key keys[CG_MAX_SERVICES];
+	__u32 bank = gen->bank & 1;
+	const struct cg_svc_slot *idx = dp->svc_index + (size_t)bank * CG_SVC_SLOTS;
+	const struct cg_service *svcs = dp->services + (size_t)bank * CG_MAX_SERVICES;
+	struct cg_bank_view v = {
+		.gen = gen,
+		.svc_keys = keys,
+		.services = svcs,
+		.buckets = dp->buckets + (size_t)bank * dp->bucket_slots,
+		.units = dp->units + (size_t)bank * CG_MAX_UNITS,
+		.endpoints = dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS,
+		.maglev = dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE,
+	};
+
+	for (int i = 0; i < CG_SVC_SLOTS; i++) {
+		if (idx[i].key.family == CG_AF_NONE)
+			continue;
+		if (idx[i].service >= CG_MAX_SERVICES)
+			return -EUCLEAN;
+		keys[idx[i].service] = idx[i].key;
+		v.n_services++;
 	}
+	v.buckets_used = services_buckets_used(svcs, v.n_services);
+	if (v.buckets_used > dp->bucket_slots)
+		return -EUCLEAN;
+	*hash = cg_bank_hash(&v);
 	return 0;
 }
 
@@ -387,6 +430,14 @@ static int dp_new_gen_map(struct cg_dp *dp, const struct cg_gen *gen)
 	return fd;
 }
 
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 static __u64 now_realtime_ns(void)
 {
 	struct timespec ts;
@@ -398,8 +449,10 @@ static __u64 now_realtime_ns(void)
 int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 {
 	struct cg_gen cur, gen, check;
-	struct cg_tables *rb = NULL;
+	struct cg_maglev_slot *mg;
 	char path[PATH_MAX];
+	__u64 hash = 0;
+	double t0, t1;
 	__u32 bank, zero = 0;
 	int fd, err;
 
@@ -414,13 +467,18 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		return -1;
 	}
 	bank = cur.generation ? !(cur.bank & 1) : 0;
+	t0 = mono_ms();
 
+	/* no packet reads this bank: plain stores are fine */
 	memcpy(dp->buckets + (size_t)bank * dp->bucket_slots, t->buckets,
-	       (size_t)dp->bucket_slots * sizeof(*t->buckets));
+	       (size_t)t->buckets_used * sizeof(*t->buckets));
 	memcpy(dp->units + (size_t)bank * CG_MAX_UNITS, t->units, sizeof(t->units));
 	memcpy(dp->endpoints + (size_t)bank * CG_MAX_ENDPOINTS, t->endpoints, sizeof(t->endpoints));
-	memcpy(dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE, t->maglev,
-	       (size_t)CG_MAX_UNITS * CG_MAGLEV_SIZE * sizeof(*t->maglev));
+	mg = dp->maglev + (size_t)bank * CG_MAX_UNITS * CG_MAGLEV_SIZE;
+	for (int u = 0; u < CG_MAX_UNITS; u++)
+		if (t->units[u].state != CG_UNIT_UNUSED)
+			memcpy(mg + (size_t)u * CG_MAGLEV_SIZE, t->maglev + (size_t)u * CG_MAGLEV_SIZE,
+			       CG_MAGLEV_SIZE * sizeof(*mg));
 	memcpy(dp->svc_index + (size_t)bank * CG_SVC_SLOTS, t->svc_index, sizeof(t->svc_index));
 	memcpy(dp->services + (size_t)bank * CG_MAX_SERVICES, t->services, sizeof(t->services));
 	if (dp_write_tx_ports(dp, t, errs))
@@ -439,6 +497,8 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		cg_errors_add(errs, "cannot create the generation map: %s", cg_strerror(fd));
 		return -1;
 	}
+	t1 = mono_ms();
+	dp->last_write_ms = t1 - t0;
 	/* The publish: one pointer swap. The kernel waits for running programs
 	 * before returning, so from here on no packet reads the old bank. */
 	if (bpf_map_update_elem(dp->fd[CG_DP_ROOT], &zero, &fd, BPF_ANY)) {
@@ -447,6 +507,8 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		close(fd);
 		return -1;
 	}
+	t0 = mono_ms();
+	dp->last_swap_ms = t0 - t1;
 	t->gen = gen;
 	if (dp->pinned) {
 		/* bpftool's view of the live generation; the swap above is what counts */
@@ -463,12 +525,10 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 	if (!err && (check.generation != gen.generation || check.hash != gen.hash))
 		err = -ESTALE;
 	if (!err)
-		err = cg_tables_alloc(&rb, dp->bucket_slots);
-	if (!err)
-		err = cg_dp_read_active(dp, rb);
-	if (!err && cg_tables_hash(rb) != gen.hash)
+		err = dp_hash_bank(dp, &check, &hash);
+	if (!err && hash != gen.hash)
 		err = -EIO;
-	cg_tables_free(rb);
+	dp->last_verify_ms = mono_ms() - t0;
 	if (err) {
 		cg_errors_add(errs, "generation %llu published but read-back differs: %s",
 			      (unsigned long long)gen.generation, cg_strerror(err));

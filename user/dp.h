@@ -42,6 +42,10 @@ struct cg_dp {
 	__u32 bucket_slots; /* per bank */
 	__u32 flows;
 	struct cg_info info;
+	/* timings of the last cg_publish(), ms: writing the free bank, the
+	 * swap syscall (packets see the new generation as it starts; it returns
+	 * after an RCU grace period), and the read-back check */
+	double last_write_ms, last_swap_ms, last_verify_ms;
 	/* both banks of the mmap-able tables */
 	struct cg_bucket *buckets;
 	struct cg_unit *units;

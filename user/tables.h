@@ -59,7 +59,22 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * whose owner serves again return to it. Buckets of other units never move. */
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs);
 
-/* 64-bit content hash of everything a packet can read. */
+/* One bank's content by pointer: in a cg_tables, or in the mapped maps. */
+struct cg_bank_view {
+	const struct cg_gen *gen;
+	int n_services;
+	const struct cg_service_key *svc_keys;
+	const struct cg_service *services;
+	const struct cg_bucket *buckets;
+	__u32 buckets_used;
+	const struct cg_unit *units;
+	const struct cg_endpoint *endpoints;
+	const struct cg_maglev_slot *maglev;
+};
+
+/* 64-bit content hash of everything a packet can read, less what is
+ * local to this host (interfaces, MACs), so a fleet agrees on it. */
+__u64 cg_bank_hash(const struct cg_bank_view *v);
 __u64 cg_tables_hash(const struct cg_tables *t);
 
 /* Write t into the free bank, publish it as generation cur+1 (one map update),
