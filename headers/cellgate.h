@@ -48,6 +48,9 @@
 #define CG_OUTER_TTL 64
 
 /*
+ * Tables userspace writes through mmap must have value sizes that are
+ * multiples of 8: the kernel lays array elements out at round_up(size, 8).
+ *
  * Every per-generation table has two halves ("banks"). A writer fills the
  * bank that no packet uses, then publishes it by replacing the single
  * cg_gen entry behind cg_root (one map-in-map update). The kernel waits
@@ -179,9 +182,11 @@ struct cg_unit {
 struct cg_maglev_slot {
 	__u16 endpoint; /* endpoint id, CG_EP_NONE if the unit has none */
 	__u16 prev_endpoint; /* CG_EP_NONE unless the slot is moving */
+	__u32 pad; /* array elements are 8-byte multiples in the kernel */
 };
 
 #define CG_EP_F_XDP_TX (1u << 0) /* leave through the ingress interface */
+#define CG_EP_F_NEIGH (1u << 1) /* dmac from the neighbour table: `cellgate monitor` refreshes it */
 
 /* cg_endpoints[bank * CG_MAX_ENDPOINTS + endpoint_id] */
 struct cg_endpoint {
@@ -195,6 +200,8 @@ struct cg_endpoint {
 	__u16 mtu; /* egress L3 MTU; larger encapsulated packets are dropped */
 	__u16 pad;
 	__u32 weight; /* Maglev share within the unit */
+	__be32 nexthop[4]; /* whose MAC dmac is: the tunnel destination or a router */
+	__u32 pad2;
 };
 
 /* cg_flows: LRU, keyed by the forward 5-tuple. */

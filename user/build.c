@@ -123,11 +123,13 @@ static int resolve_endpoint(const struct cg_cfg_endpoint *ce, int default_ifinde
 		cg_errors_add(errs, "%s: cannot read the MAC of %s: %s", path, dev, strerror(-err));
 		return -1;
 	}
+	memcpy(ep->nexthop, ce->has_via ? ce->via : ce->addr, sizeof(ep->nexthop));
 	if (ce->has_mac) {
 		memcpy(ep->dmac, ce->mac, 6);
 		return 0;
 	}
-	err = cg_neigh_mac(ifindex, ce->family, ce->has_via ? ce->via : ce->addr, ep->dmac);
+	ep->flags |= CG_EP_F_NEIGH;
+	err = cg_neigh_mac(ifindex, ce->family, ep->nexthop, ep->dmac);
 	if (err) {
 		inet_ntop(ce->family == CG_AF_INET ? AF_INET : AF_INET6,
 			  ce->has_via ? ce->via : ce->addr, hop, sizeof(hop));

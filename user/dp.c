@@ -21,6 +21,14 @@
 #include "log.h"
 #include "tables.h"
 
+/* mmap strides must match the kernel's element size, round_up(value, 8) */
+_Static_assert(sizeof(struct cg_bucket) % 8 == 0, "cg_bucket size");
+_Static_assert(sizeof(struct cg_unit) % 8 == 0, "cg_unit size");
+_Static_assert(sizeof(struct cg_endpoint) % 8 == 0, "cg_endpoint size");
+_Static_assert(sizeof(struct cg_maglev_slot) % 8 == 0, "cg_maglev_slot size");
+_Static_assert(sizeof(struct cg_svc_slot) % 8 == 0, "cg_svc_slot size");
+_Static_assert(sizeof(struct cg_service) % 8 == 0, "cg_service size");
+
 static const char *const dp_map_names[CG_DP_NMAPS] = {
 	[CG_DP_ROOT] = "cg_root",
 	[CG_DP_SVC_INDEX] = "cg_svc_index",
@@ -77,11 +85,46 @@ static int dp_find_gen_btf(struct cg_dp *dp)
 	return 0;
 }
 
+/* A pinned map from another build of cellgate must not be written through
+ * a different struct layout. */
+static int dp_check_sizes(struct cg_dp *dp)
+{
+	static const struct {
+		int map;
+		__u32 size;
+	} want[] = {
+		{ CG_DP_SVC_INDEX, sizeof(struct cg_svc_slot) },
+		{ CG_DP_SERVICES, sizeof(struct cg_service) },
+		{ CG_DP_BUCKETS, sizeof(struct cg_bucket) },
+		{ CG_DP_UNITS, sizeof(struct cg_unit) },
+		{ CG_DP_ENDPOINTS, sizeof(struct cg_endpoint) },
+		{ CG_DP_MAGLEV, sizeof(struct cg_maglev_slot) },
+	};
+
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+
+		if (bpf_obj_get_info_by_fd(dp->fd[want[i].map], &info, &len))
+			return -errno;
+		if (info.value_size != want[i].size) {
+			cg_err("%s has %u-byte values, this cellgate expects %u: unload and load again\n",
+			       dp_map_names[want[i].map], info.value_size, want[i].size);
+			return -EPROTO;
+		}
+	}
+	return 0;
+}
+
 static int dp_finish(struct cg_dp *dp)
 {
 	struct bpf_map_info info = {};
 	__u32 len = sizeof(info);
 	int err;
+
+	err = dp_check_sizes(dp);
+	if (err)
+		return err;
 
 	err = bpf_obj_get_info_by_fd(dp->fd[CG_DP_BUCKETS], &info, &len);
 	if (err)
@@ -244,7 +287,7 @@ int cg_dp_read_info(struct cg_dp *dp, struct cg_info *info)
 int cg_dp_lock(struct cg_dp *dp)
 {
 	/* flock on the pin directory: held until the process exits or closes it */
-	if (!dp->pinned)
+	if (!dp->pinned || dp->dir_fd >= 0)
 		return 0;
 	dp->dir_fd = open(dp->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dp->dir_fd < 0)
@@ -257,6 +300,14 @@ int cg_dp_lock(struct cg_dp *dp)
 			return -errno;
 	}
 	return 0;
+}
+
+void cg_dp_unlock(struct cg_dp *dp)
+{
+	if (dp->dir_fd >= 0) {
+		close(dp->dir_fd); /* releases the flock */
+		dp->dir_fd = -1;
+	}
 }
 
 /* The live generation, or generation 0 when nothing is published. */

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "dp.h"
 #include "loader.h"
+#include "monitor.h"
 #include "log.h"
 #include "tables.h"
 
@@ -794,6 +795,32 @@ static int do_decap(int argc, char **argv)
 	return 0;
 }
 
+/* ---- monitor ---- */
+
+static int do_monitor(int argc, char **argv)
+{
+	struct cg_dp *dp = NULL;
+	bool once = false;
+	int err;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--once")) {
+			once = true;
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			puts("usage: cellgate [-i INSTANCE] monitor [--once]");
+			return 0;
+		} else {
+			cg_err("monitor: unexpected argument \"%s\"\n", argv[i]);
+			return 2;
+		}
+	}
+	if (cg_dp_open_pinned(instance, &dp))
+		return 1;
+	err = cg_monitor_run(dp, once);
+	cg_dp_close(dp);
+	return err ? 1 : 0;
+}
+
 /* ---- dispatch ---- */
 
 struct cmd {
@@ -810,6 +837,7 @@ static const struct cmd cmds[] = {
 	{ "restore", do_restore, "restore UNIT           give the unit its buckets back" },
 	{ "status", do_status, "status                 generation, units, services" },
 	{ "stats", do_stats, "stats                  per-unit, service, endpoint and reason counters" },
+	{ "monitor", do_monitor, "monitor [--once]       keep next-hop MACs in step with the neighbour table" },
 	{ "decap", do_decap, "decap load|unload|stats  receiving side of a unit" },
 	{},
 };

@@ -83,6 +83,7 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs);
 
 /* Serialise writers of one instance (flock on the pin directory). */
 int cg_dp_lock(struct cg_dp *dp);
+void cg_dp_unlock(struct cg_dp *dp);
 
 /* Map file descriptors, for counters and tests. */
 int cg_dp_map_fd(struct cg_dp *dp, const char *name);
