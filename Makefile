@@ -49,7 +49,7 @@ BENCH_SRCS := $(wildcard selftests/bench_*.c)
 BENCH_BINS := $(patsubst selftests/%.c,$(OUTPUT)/selftests/%,$(BENCH_SRCS))
 
 .DELETE_ON_ERROR:
-.SECONDARY: $(BPF_OBJS)
+.SECONDARY: $(BPF_OBJS) $(TESTLIB_OBJS) $(LIB_OBJS)
 .PHONY: all deps test demo bench chaos clean install help
 
 all: $(OUTPUT)/cellgate $(TEST_BINS) $(TOOL_BINS) $(BENCH_BINS)

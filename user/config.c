@@ -1098,6 +1098,16 @@ static void parse_rules(struct ctx *c, const char *path, json_t *v, __u32 modulo
 				    "must be a bucket or a range string like \"0-4999\", not %s",
 				    jtype(m));
 			ok = false;
+		} else if (a > UINT32_MAX || b > UINT32_MAX) {
+			/* Shown as written: strtoull saturates, the file need not. */
+			__u32 top = (modulo_ok ? modulo : CG_MAX_MODULO) - 1;
+			struct qstr q;
+
+			if (json_is_string(m))
+				err(c, rp, "%s is outside 0-%u", quote(&q, json_string_value(m)), top);
+			else
+				err(c, rp, "bucket %llu is outside 0-%u", a, top);
+			ok = false;
 		} else {
 			if (a > b) {
 				err(c, rp, "range %llu-%llu is empty", a, b);
