@@ -74,9 +74,9 @@ static __always_inline const struct cg_maglev_slot *cg_slot_get(__u32 bank, __u3
 	return bpf_map_lookup_elem(&cg_maglev, &key);
 }
 
-/* VIP:port:proto -> service of this bank (user/build.c fills the index). */
-static __always_inline const struct cg_service *cg_service_find(__u32 bank,
-								 const struct cg_service_key *k)
+/* The index slot of a key in this bank, or NULL (user/build.c fills it). */
+static __always_inline const struct cg_svc_slot *cg_svc_slot_find(__u32 bank,
+								   const struct cg_service_key *k)
 {
 	__u32 home = cg_hash_service(k->addr, k->port, k->proto, k->family);
 
@@ -90,13 +90,22 @@ static __always_inline const struct cg_service *cg_service_find(__u32 bank,
 		if (s->key.addr[0] == k->addr[0] && s->key.addr[1] == k->addr[1] &&
 		    s->key.addr[2] == k->addr[2] && s->key.addr[3] == k->addr[3] &&
 		    s->key.port == k->port && s->key.proto == k->proto &&
-		    s->key.family == k->family) {
-			idx = bank * CG_MAX_SERVICES + s->service;
-			return s->service < CG_MAX_SERVICES ? bpf_map_lookup_elem(&cg_services, &idx) :
-							     NULL;
-		}
+		    s->key.family == k->family)
+			return s;
 	}
 	return NULL;
+}
+
+static __always_inline const struct cg_service *cg_service_find(__u32 bank,
+								 const struct cg_service_key *k)
+{
+	const struct cg_svc_slot *s = cg_svc_slot_find(bank, k);
+	__u32 idx;
+
+	if (!s || s->service >= CG_MAX_SERVICES)
+		return NULL;
+	idx = bank * CG_MAX_SERVICES + s->service;
+	return bpf_map_lookup_elem(&cg_services, &idx);
 }
 
 /* Central unit, or its standby when it does not serve. */
@@ -123,6 +132,9 @@ static __always_inline bool cg_payload_key(const struct cg_pkt *p, const struct 
 	if (!p->payload || off > CG_MAX_KEY_OFFSET)
 		return false;
 	k = (__u8 *)p->payload + off;
+	/* within the IP packet, not just the frame: never read Ethernet padding */
+	if ((__u32)((void *)k - p->l3) + svc->key_size > p->l3_len)
+		return false;
 	switch (svc->key_size) {
 	case 1:
 		if ((void *)(k + 1) > p->data_end)
@@ -252,6 +264,12 @@ static __always_inline int cg_decide(const struct cg_pkt *p, struct cg_choice *c
 	if (!svc) {
 		sk.port = 0;
 		svc = cg_service_find(bank, &sk);
+	}
+	if (!svc && frag) {
+		/* a VIP marker (proto 0) says the VIP has services, just none
+		 * that takes fragments: count it as a fragment, not as noise */
+		sk.proto = 0;
+		return cg_svc_slot_find(bank, &sk) ? CG_R_FRAGMENT : CG_R_NO_SERVICE;
 	}
 	if (!svc)
 		return CG_R_NO_SERVICE;

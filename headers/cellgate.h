@@ -32,7 +32,7 @@
 #ifndef CG_MAGLEV_SIZE
 #define CG_MAGLEV_SIZE 4093 /* prime, >= 10x a unit's endpoints keeps Maglev shares even */
 #endif
-#define CG_SVC_SLOTS 4096 /* service index per bank, 4x CG_MAX_SERVICES: short probes */
+#define CG_SVC_SLOTS 8192 /* service index per bank: services and VIP markers fill <= 1/4 */
 #define CG_SVC_PROBES 8 /* the builder refuses keys that land further from home */
 #define CG_MAX_MODULO 65536 /* largest bucket count of one service */
 #define CG_DEFAULT_BUCKET_SLOTS (1u << 20) /* per bank: 100 services x 10000 buckets */
@@ -97,8 +97,12 @@ struct cg_service_key {
  */
 struct cg_svc_slot {
 	struct cg_service_key key;
-	__u32 service; /* index into this bank of cg_services */
+	__u32 service; /* index into this bank of cg_services; CG_SVC_VIP for a VIP marker */
 };
+
+/* Slot with proto 0 and port 0: "this VIP has services", so fragments that
+ * no service takes are counted as fragments rather than as no_service. */
+#define CG_SVC_VIP 0xffffffffu
 
 enum cg_service_kind {
 	CG_KIND_CORE = 0, /* sharded: key -> bucket -> unit */

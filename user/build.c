@@ -202,25 +202,34 @@ static int cmp_service(const void *a, const void *b, void *arg)
 	return memcmp(ka, kb, sizeof(*ka));
 }
 
-/* The open-addressing index the dataplane probes (bpf/steer.h). */
+static int svc_index_put(struct cg_tables *t, const struct cg_service_key *k, __u32 service)
+{
+	__u32 home = cg_hash_service(k->addr, k->port, k->proto, k->family);
+
+	for (int p = 0; p < CG_SVC_PROBES; p++) {
+		struct cg_svc_slot *s = &t->svc_index[(home + p) & (CG_SVC_SLOTS - 1)];
+
+		if (s->key.family == CG_AF_NONE) {
+			s->key = *k;
+			s->service = service;
+			return 0;
+		}
+		if (!memcmp(&s->key, k, sizeof(*k)))
+			return 0; /* a VIP marker already there */
+	}
+	return -1;
+}
+
+/* The open-addressing index the dataplane probes (bpf/steer.h), with one
+ * marker per VIP for fragment accounting. */
 static int build_svc_index(struct cg_tables *t, struct cg_errors *errs)
 {
 	memset(t->svc_index, 0, sizeof(t->svc_index));
 	for (int i = 0; i < t->n_services; i++) {
-		const struct cg_service_key *k = &t->svc_keys[i];
-		__u32 home = cg_hash_service(k->addr, k->port, k->proto, k->family);
-		int p;
+		struct cg_service_key vip = { .family = t->svc_keys[i].family };
 
-		for (p = 0; p < CG_SVC_PROBES; p++) {
-			struct cg_svc_slot *s = &t->svc_index[(home + p) & (CG_SVC_SLOTS - 1)];
-
-			if (s->key.family == CG_AF_NONE) {
-				s->key = *k;
-				s->service = i;
-				break;
-			}
-		}
-		if (p == CG_SVC_PROBES) {
+		memcpy(vip.addr, t->svc_keys[i].addr, sizeof(vip.addr));
+		if (svc_index_put(t, &t->svc_keys[i], i) || svc_index_put(t, &vip, CG_SVC_VIP)) {
 			cg_errors_add(errs, "services \"%s\": service index too crowded (%d services); rebuild with a larger CG_SVC_SLOTS",
 				      t->services[i].name, t->n_services);
 			return -1;

@@ -337,7 +337,7 @@ static int dp_read_services(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
 	memcpy(t->svc_index, idx, sizeof(t->svc_index));
 	memcpy(t->services, dp->services + (size_t)bank * CG_MAX_SERVICES, sizeof(t->services));
 	for (int i = 0; i < CG_SVC_SLOTS; i++) {
-		if (idx[i].key.family == CG_AF_NONE)
+		if (idx[i].key.family == CG_AF_NONE || idx[i].service == CG_SVC_VIP)
 			continue;
 		if (idx[i].service >= CG_MAX_SERVICES)
 			return -EUCLEAN;
@@ -412,7 +412,7 @@ static int dp_hash_bank(struct cg_dp *dp, const struct cg_gen *gen, __u64 *hash)
 	};
 
 	for (int i = 0; i < CG_SVC_SLOTS; i++) {
-		if (idx[i].key.family == CG_AF_NONE)
+		if (idx[i].key.family == CG_AF_NONE || idx[i].service == CG_SVC_VIP)
 			continue;
 		if (idx[i].service >= CG_MAX_SERVICES)
 			return -EUCLEAN;
