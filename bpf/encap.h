@@ -35,12 +35,12 @@ static __always_inline __u16 cg_ipv4_csum(const struct iphdr *ip)
 }
 
 /*
- * Ethernet + outer IP at data. Fields per docs/dataplane.md §5; the outer
- * source takes the flow hash in its host bits so ECMP/RSS on the path sees
+ * Ethernet + outer IP at data. Fields per docs/dataplane.md §5; src is the
+ * per-flow outer source cg_choose() derived, so ECMP/RSS on the path sees
  * per-flow entropy. Returns 0, or -1 if the frame is too short.
  */
 static __always_inline int cg_write_outer(void *data, void *data_end, const struct cg_pkt *p,
-					  const struct cg_endpoint *ep, const struct cg_gen *g,
+					  const struct cg_endpoint *ep, const __be32 *src,
 					  __u32 hash)
 {
 	struct ethhdr *eth = data;
@@ -66,13 +66,11 @@ static __always_inline int cg_write_outer(void *data, void *data_end, const stru
 		ip->ttl = CG_OUTER_TTL;
 		ip->protocol = inner_proto;
 		ip->check = 0;
-		ip->saddr = g->src4 | (bpf_htonl(hash) & g->src4_hostmask);
+		ip->saddr = src[0];
 		ip->daddr = ep->daddr[0];
 		ip->check = cg_ipv4_csum(ip);
 	} else {
 		struct ipv6hdr *ip6 = (void *)(eth + 1);
-		__be32 *src;
-
 		if ((void *)(ip6 + 1) > data_end)
 			return -1;
 		eth->h_proto = bpf_htons(ETH_P_IPV6);
@@ -81,11 +79,7 @@ static __always_inline int cg_write_outer(void *data, void *data_end, const stru
 		ip6->payload_len = bpf_htons(p->l3_len);
 		ip6->nexthdr = inner_proto;
 		ip6->hop_limit = CG_OUTER_TTL;
-		src = ip6->saddr.in6_u.u6_addr32;
-		src[0] = g->src6[0];
-		src[1] = g->src6[1];
-		src[2] = g->src6[2];
-		src[3] = g->src6[3] | (bpf_htonl(hash) & g->src6_hostmask);
+		__builtin_memcpy(&ip6->saddr, src, 16);
 		__builtin_memcpy(&ip6->daddr, ep->daddr, 16);
 	}
 	return 0;

@@ -79,6 +79,30 @@ struct {
 	__type(value, struct cg_maglev_slot);
 } cg_maglev SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, CG_BANKS * CG_MAX_FENCES);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, struct cg_fence);
+} cg_fences SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CG_BANKS * CG_MAX_PINS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cg_pin4_key);
+	__type(value, struct cg_pin);
+} cg_pins4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, CG_BANKS * CG_MAX_PINS);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct cg_pin6_key);
+	__type(value, struct cg_pin);
+} cg_pins6 SEC(".maps");
+
 /* Not banked: a flow's record must survive generations. Per-CPU LRU lists
  * avoid a global lock on insert; lookups still see every CPU's entries. */
 struct {

@@ -51,6 +51,7 @@ struct cg_icmphdr {
 
 struct cg_pkt {
 	void *l3; /* IP header */
+	void *l4; /* TCP/UDP header (valid with CG_PKT_F_HAS_L4) */
 	void *payload; /* L4 payload (valid with CG_PKT_F_HAS_L4) */
 	void *data_end;
 	__u32 l3_off; /* bytes of Ethernet + VLAN before the IP header */
@@ -316,6 +317,7 @@ static __always_inline int cg_parse(void *data, void *data_end, __u32 frame_len,
 			return CG_R_BAD_L4;
 		p->sport = th->source;
 		p->dport = th->dest;
+		p->l4 = th;
 		if (th->syn && !th->ack)
 			p->flags |= CG_PKT_F_SYN;
 		p->payload = c.pos + doff;
@@ -326,6 +328,7 @@ static __always_inline int cg_parse(void *data, void *data_end, __u32 frame_len,
 			return CG_R_BAD_L4;
 		p->sport = uh->source;
 		p->dport = uh->dest;
+		p->l4 = uh;
 		p->payload = uh + 1;
 	} else if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
 		struct cg_icmphdr *ih = c.pos;

@@ -10,30 +10,94 @@
 
 #include "steer.h"
 #include "encap.h"
+#include "reject.h"
 
 /* Enough linear data for headers and the deepest payload key. */
 #define CG_TC_PULL (CG_MAX_KEY_OFFSET + 256)
+
+/*
+ * The replies are global functions: the verifier checks them once, on
+ * their own, instead of once per path that reaches a fence.
+ */
+__noinline int cg_xdp_reject(struct xdp_md *ctx, struct cg_reject *r)
+{
+	void *data, *data_end;
+	__u32 grow;
+	int err;
+
+	if (!r || r->l3_off > CG_MAX_L2 || r->quote_len > CG_REJECT_QUOTE)
+		return XDP_DROP;
+	r->l3_off &= 0x1f; /* bounded for the verifier; checked just above */
+	r->quote_len &= 0x7f;
+	grow = cg_reject_grow(r);
+	/* keep L2 + what the reply reuses; then room for ICMP's headers */
+	if (bpf_xdp_adjust_tail(ctx, (int)(cg_reject_len(r) - grow) - (int)r->frame_len))
+		return XDP_DROP;
+	if (grow && bpf_xdp_adjust_head(ctx, -(int)grow))
+		return XDP_DROP;
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (grow && cg_reject_move_l2(data, data_end, grow, r->l3_off))
+		return XDP_DROP;
+	err = r->tcp ? cg_reject_write_tcp(data, data_end, r) : cg_reject_write_icmp(data, data_end, r);
+	return err ? XDP_DROP : XDP_TX;
+}
+
+__noinline int cg_tc_reject(struct __sk_buff *skb, struct cg_reject *r)
+{
+	void *data, *data_end;
+	__u32 grow;
+	int err;
+
+	if (!r || r->l3_off > CG_MAX_L2 || r->quote_len > CG_REJECT_QUOTE)
+		return TC_ACT_SHOT;
+	r->l3_off &= 0x1f;
+	r->quote_len &= 0x7f;
+	grow = cg_reject_grow(r);
+	if (bpf_skb_change_tail(skb, cg_reject_len(r) - grow, 0))
+		return TC_ACT_SHOT;
+	if (grow && bpf_skb_change_head(skb, grow, 0))
+		return TC_ACT_SHOT;
+	data = (void *)(long)skb->data;
+	data_end = (void *)(long)skb->data_end;
+	if (grow && cg_reject_move_l2(data, data_end, grow, r->l3_off))
+		return TC_ACT_SHOT;
+	err = r->tcp ? cg_reject_write_tcp(data, data_end, r) : cg_reject_write_icmp(data, data_end, r);
+	/* back out of the interface it came in on */
+	return err ? TC_ACT_SHOT : bpf_redirect(skb->ifindex, 0);
+}
 
 SEC("xdp")
 int cg_steer_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct cg_choice ch = {};
+	const struct cg_endpoint *ep;
+	struct cg_decision d = {};
 	struct cg_pkt p = {};
 	__u32 outer;
 	int reason;
 
 	reason = cg_parse(data, data_end, data_end - data, &p);
 	if (!reason)
-		reason = cg_decide(&p, &ch);
-	if (reason != CG_R_FORWARDED) {
+		reason = cg_decide(&p, &d);
+	if (reason == CG_R_FENCED) {
+		struct cg_reject r = {};
+
+		cg_count_fenced(&d, p.frame_len);
+		if (d.fence_action != CG_FENCE_REJECT || cg_reject_save(&p, &r))
+			return XDP_DROP;
+		return cg_xdp_reject(ctx, &r);
+	}
+	ep = reason == CG_R_FORWARDED ? cg_chosen_endpoint(&d) : NULL;
+	if (!ep) {
+		reason = reason == CG_R_FORWARDED ? CG_R_NO_ENDPOINT : reason;
 		cg_count_reason(reason, p.frame_len);
 		return cg_reason_drops(reason) ? XDP_DROP : XDP_PASS;
 	}
 
-	outer = cg_outer_len(ch.ep);
-	if (ch.ep->mtu && p.l3_len + outer > ch.ep->mtu) {
+	outer = cg_outer_len(ep);
+	if (ep->mtu && p.l3_len + outer > ep->mtu) {
 		cg_count_reason(CG_R_TOO_BIG, p.frame_len);
 		return XDP_DROP;
 	}
@@ -50,20 +114,29 @@ int cg_steer_xdp(struct xdp_md *ctx)
 	}
 	data = (void *)(long)ctx->data;
 	data_end = (void *)(long)ctx->data_end;
-	if (cg_write_outer(data, data_end, &p, ch.ep, ch.gen, ch.hash)) {
+	if (cg_write_outer(data, data_end, &p, ep, d.outer_src, d.hash)) {
 		cg_count_reason(CG_R_ENCAP_FAIL, p.frame_len);
 		return XDP_DROP;
 	}
-	cg_count_forward(&ch, p.frame_len);
-	if ((ch.ep->flags & CG_EP_F_XDP_TX) || ch.ep->ifindex == ctx->ingress_ifindex)
+	if ((ep->flags & CG_EP_F_XDP_TX) || ep->ifindex == ctx->ingress_ifindex) {
+		cg_count_forward(&d, p.frame_len);
 		return XDP_TX;
-	return bpf_redirect_map(&cg_tx_ports, ch.ep->ifindex, XDP_DROP);
+	}
+	reason = bpf_redirect_map(&cg_tx_ports, ep->ifindex, XDP_ABORTED);
+	if (reason != XDP_REDIRECT) {
+		/* egress port missing from cg_tx_ports: a publisher bug, never silent */
+		cg_count_reason(CG_R_NO_ENDPOINT, p.frame_len);
+		return XDP_DROP;
+	}
+	cg_count_forward(&d, p.frame_len);
+	return XDP_REDIRECT;
 }
 
 SEC("tc")
 int cg_steer_tc(struct __sk_buff *skb)
 {
-	struct cg_choice ch = {};
+	const struct cg_endpoint *ep;
+	struct cg_decision d = {};
 	struct cg_pkt p = {};
 	void *data, *data_end;
 	__u64 flags;
@@ -76,15 +149,25 @@ int cg_steer_tc(struct __sk_buff *skb)
 
 	reason = cg_parse(data, data_end, skb->len, &p);
 	if (!reason)
-		reason = cg_decide(&p, &ch);
-	if (reason != CG_R_FORWARDED) {
+		reason = cg_decide(&p, &d);
+	if (reason == CG_R_FENCED) {
+		struct cg_reject r = {};
+
+		cg_count_fenced(&d, p.frame_len);
+		if (d.fence_action != CG_FENCE_REJECT || cg_reject_save(&p, &r))
+			return TC_ACT_SHOT;
+		return cg_tc_reject(skb, &r);
+	}
+	ep = reason == CG_R_FORWARDED ? cg_chosen_endpoint(&d) : NULL;
+	if (!ep) {
+		reason = reason == CG_R_FORWARDED ? CG_R_NO_ENDPOINT : reason;
 		cg_count_reason(reason, p.frame_len);
 		return cg_reason_drops(reason) ? TC_ACT_SHOT : TC_ACT_OK;
 	}
 
-	outer = cg_outer_len(ch.ep);
+	outer = cg_outer_len(ep);
 	/* a GSO skb is segmented later; its segments fit the MTU */
-	if (ch.ep->mtu && !skb->gso_size && p.l3_len + outer > ch.ep->mtu) {
+	if (ep->mtu && !skb->gso_size && p.l3_len + outer > ep->mtu) {
 		cg_count_reason(CG_R_TOO_BIG, p.frame_len);
 		return TC_ACT_SHOT;
 	}
@@ -101,7 +184,7 @@ int cg_steer_tc(struct __sk_buff *skb)
 			return TC_ACT_SHOT;
 		}
 	}
-	flags = ch.ep->family == CG_AF_INET ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 :
+	flags = ep->family == CG_AF_INET ? BPF_F_ADJ_ROOM_ENCAP_L3_IPV4 :
 					      BPF_F_ADJ_ROOM_ENCAP_L3_IPV6;
 	/* only TCP may have its gso_size lowered to make room */
 	if (p.l4_proto != IPPROTO_TCP)
@@ -112,12 +195,12 @@ int cg_steer_tc(struct __sk_buff *skb)
 	}
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
-	if (cg_write_outer(data, data_end, &p, ch.ep, ch.gen, ch.hash)) {
+	if (cg_write_outer(data, data_end, &p, ep, d.outer_src, d.hash)) {
 		cg_count_reason(CG_R_ENCAP_FAIL, p.frame_len);
 		return TC_ACT_SHOT;
 	}
-	cg_count_forward(&ch, p.frame_len);
-	return bpf_redirect(ch.ep->ifindex, 0);
+	cg_count_forward(&d, p.frame_len);
+	return bpf_redirect(ep->ifindex, 0);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -11,16 +11,48 @@
 #include "maps.h"
 #include "cg_hash.h"
 
-struct cg_choice {
-	const struct cg_gen *gen;
-	const struct cg_service *svc;
-	const struct cg_endpoint *ep;
+/*
+ * Input and output of the decision. Scalars only: the decision runs in
+ * global functions, which the verifier checks once each instead of once
+ * for every way the parser can leave the packet (VLANs x IP options x
+ * extension headers x L4).
+ */
+struct cg_decision {
+	/* in: the forward flow (client -> VIP) */
+	__be32 saddr[4];
+	__be32 daddr[4];
+	__be16 sport;
+	__be16 dport;
+	__u8 family;
+	__u8 proto;
+	__u8 flags; /* CG_PKT_F_* */
+	__u8 has_key; /* key holds the payload routing key */
+	__u64 key;
+	/* from cg_find_service() to cg_choose() */
+	__u32 bank;
+	__u32 svc_index;
+	__u16 key_offset;
+	__u8 key_size;
+	__u8 wants_key; /* the service routes on a payload key */
+	/* out */
 	__u32 hash; /* flow hash: Maglev slot and outer source */
+	__u32 svc_id;
 	__u16 unit;
 	__u16 endpoint;
 	__u8 new_flow;
 	__u8 resteered;
+	__u8 fence_action; /* enum cg_fence_action, with CG_R_FENCED */
+	__u8 pad;
+	__u64 now; /* bpf_ktime_get_ns(), read once and only when a deadline matters */
+	__be32 outer_src[4];
 };
+
+static __always_inline __u64 cg_now(struct cg_decision *d)
+{
+	if (!d->now)
+		d->now = bpf_ktime_get_ns();
+	return d->now;
+}
 
 static __always_inline bool cg_reason_drops(int reason)
 {
@@ -44,12 +76,28 @@ static __always_inline bool cg_unit_serving(__u32 bank, __u32 id)
 	return u && u->state == CG_UNIT_SERVING;
 }
 
-/* Established flows may still use a draining unit. */
-static __always_inline bool cg_unit_alive(__u32 bank, __u32 id)
+/* Recorded flows may stay on a serving unit, or on a draining one until
+ * its deadline. */
+static __always_inline bool cg_unit_alive(__u32 bank, __u32 id, struct cg_decision *ch)
 {
 	const struct cg_unit *u = cg_unit_get(bank, id);
 
-	return u && (u->state == CG_UNIT_SERVING || u->state == CG_UNIT_DRAINING);
+	if (!u)
+		return false;
+	if (u->state == CG_UNIT_SERVING)
+		return true;
+	return u->state == CG_UNIT_DRAINING && (!u->hold_until_ns || cg_now(ch) < u->hold_until_ns);
+}
+
+/* Unrecorded flows of a moving bucket stay with its previous owner while
+ * that owner serves (or drains) and its hold has not ended. */
+static __always_inline bool cg_unit_holds(__u32 bank, __u32 id, struct cg_decision *ch)
+{
+	const struct cg_unit *u = cg_unit_get(bank, id);
+
+	if (!u || (u->state != CG_UNIT_SERVING && u->state != CG_UNIT_DRAINING))
+		return false;
+	return !u->hold_until_ns || cg_now(ch) < u->hold_until_ns;
 }
 
 static __always_inline const struct cg_endpoint *cg_endpoint_get(__u32 bank, __u32 id, __u32 unit)
@@ -97,45 +145,36 @@ static __always_inline const struct cg_svc_slot *cg_svc_slot_find(__u32 bank,
 }
 
 static __always_inline const struct cg_service *cg_service_find(__u32 bank,
-								 const struct cg_service_key *k)
+								 const struct cg_service_key *k,
+								 __u32 *index)
 {
 	const struct cg_svc_slot *s = cg_svc_slot_find(bank, k);
 	__u32 idx;
 
 	if (!s || s->service >= CG_MAX_SERVICES)
 		return NULL;
+	*index = s->service;
 	idx = bank * CG_MAX_SERVICES + s->service;
 	return bpf_map_lookup_elem(&cg_services, &idx);
 }
 
-/* Central unit, or its standby when it does not serve. */
-static __always_inline __u32 cg_central(__u32 bank, const struct cg_service *svc)
-{
-	const struct cg_unit *u = cg_unit_get(bank, svc->central_unit);
 
-	if (!u)
-		return CG_UNIT_NONE;
-	if (u->state == CG_UNIT_SERVING)
-		return svc->central_unit;
-	if (cg_unit_serving(bank, u->standby))
-		return u->standby;
-	return CG_UNIT_NONE;
-}
-
-/* Payload routing key: big-endian integer of key_size bytes. */
-static __always_inline bool cg_payload_key(const struct cg_pkt *p, const struct cg_service *svc,
+/*
+ * Payload routing key: big-endian integer of key_size bytes at key_offset
+ * after the L4 header, within the IP packet (never Ethernet padding). Runs
+ * in the program itself, where the packet pointers are valid.
+ */
+static __always_inline bool cg_payload_key(const struct cg_pkt *p, __u32 off, __u32 size,
 					   __u64 *key)
 {
 	__u8 *k;
-	__u32 off = svc->key_offset;
 
 	if (!p->payload || off > CG_MAX_KEY_OFFSET)
 		return false;
 	k = (__u8 *)p->payload + off;
-	/* within the IP packet, not just the frame: never read Ethernet padding */
-	if ((__u32)((void *)k - p->l3) + svc->key_size > p->l3_len)
+	if ((__u32)((void *)k - p->l3) + size > p->l3_len)
 		return false;
-	switch (svc->key_size) {
+	switch (size) {
 	case 1:
 		if ((void *)(k + 1) > p->data_end)
 			return false;
@@ -164,173 +203,333 @@ static __always_inline bool cg_payload_key(const struct cg_pkt *p, const struct 
 	return false;
 }
 
-static __always_inline bool cg_is_new_flow(const struct cg_pkt *p, const struct cg_service *svc)
+static __always_inline bool cg_is_new_flow(const struct cg_decision *d, __u16 svc_flags)
 {
-	if (p->flags & CG_PKT_F_ICMP_ERR)
+	if (d->flags & CG_PKT_F_ICMP_ERR)
 		return false;
-	if (p->proto == IPPROTO_TCP)
-		return p->flags & CG_PKT_F_SYN;
-	return p->proto == IPPROTO_UDP && (svc->flags & CG_SVC_F_UDP_MISS_NEW);
+	if (d->proto == IPPROTO_TCP)
+		return d->flags & CG_PKT_F_SYN;
+	return d->proto == IPPROTO_UDP && (svc_flags & CG_SVC_F_UDP_MISS_NEW);
+}
+
+static __always_inline void cg_flow_key(const struct cg_decision *d, struct cg_flow_key *fk)
+{
+	__builtin_memcpy(fk->saddr, d->saddr, 16);
+	__builtin_memcpy(fk->daddr, d->daddr, 16);
+	fk->sport = d->sport;
+	fk->dport = d->dport;
+	fk->proto = d->proto;
+	fk->family = d->family;
+	fk->pad = 0;
+}
+
+/* Central unit, or its standby when it does not serve. */
+static __always_inline __u32 cg_central(__u32 bank, __u32 central)
+{
+	const struct cg_unit *u = cg_unit_get(bank, central);
+
+	if (!u)
+		return CG_UNIT_NONE;
+	if (u->state == CG_UNIT_SERVING)
+		return central;
+	if (cg_unit_serving(bank, u->standby))
+		return u->standby;
+	return CG_UNIT_NONE;
 }
 
 /*
  * Flow-table path, only for buckets or slots in transition and for
- * full-flow-table services (docs/dataplane.md §4). ch->unit/endpoint hold
+ * full-flow-table services (docs/dataplane.md §4). d->unit/endpoint hold
  * the current choice on entry.
  */
-static __always_inline void cg_transition(const struct cg_pkt *p, struct cg_choice *ch, __u32 bank,
+static __always_inline void cg_transition(struct cg_decision *d, const struct cg_service *svc,
 					  __u16 prev_unit, __u16 prev_ep)
 {
-	struct cg_flow_key fk = {
-		.sport = p->sport,
-		.dport = p->dport,
-		.proto = p->proto,
-		.family = p->family,
-	};
+	struct cg_flow_key fk;
 	struct cg_flow *fl, rec = {};
+	__u32 bank = d->bank;
 
-	__builtin_memcpy(fk.saddr, p->saddr, 16);
-	__builtin_memcpy(fk.daddr, p->daddr, 16);
-
+	cg_flow_key(d, &fk);
 	fl = bpf_map_lookup_elem(&cg_flows, &fk);
 	if (fl) {
-		if (cg_unit_alive(bank, fl->unit) && cg_endpoint_get(bank, fl->endpoint, fl->unit)) {
-			ch->unit = fl->unit;
-			ch->endpoint = fl->endpoint;
+		if (cg_unit_alive(bank, fl->unit, d) && cg_endpoint_get(bank, fl->endpoint, fl->unit)) {
+			d->unit = fl->unit;
+			d->endpoint = fl->endpoint;
 			return;
 		}
 		/* its unit or endpoint is gone: follow the bucket now */
-		fl->unit = ch->unit;
-		fl->endpoint = ch->endpoint;
-		ch->resteered = 1;
+		fl->unit = d->unit;
+		fl->endpoint = d->endpoint;
+		d->resteered = 1;
 		return;
 	}
 
-	if (!cg_is_new_flow(p, ch->svc)) {
-		if (prev_unit != CG_UNIT_NONE && cg_unit_alive(bank, prev_unit)) {
-			const struct cg_maglev_slot *ps = cg_slot_get(bank, prev_unit, ch->hash);
+	if (!cg_is_new_flow(d, svc->flags)) {
+		if (prev_unit != CG_UNIT_NONE && cg_unit_holds(bank, prev_unit, d)) {
+			const struct cg_maglev_slot *ps = cg_slot_get(bank, prev_unit, d->hash);
 
 			if (ps) {
-				ch->unit = prev_unit;
-				ch->endpoint = ps->endpoint;
+				d->unit = prev_unit;
+				d->endpoint = ps->endpoint;
 				if (ps->prev_endpoint != CG_EP_NONE &&
 				    cg_endpoint_get(bank, ps->prev_endpoint, prev_unit))
-					ch->endpoint = ps->prev_endpoint;
+					d->endpoint = ps->prev_endpoint;
 			}
-		} else if (prev_ep != CG_EP_NONE && cg_endpoint_get(bank, prev_ep, ch->unit)) {
-			ch->endpoint = prev_ep;
+		} else if (prev_ep != CG_EP_NONE && cg_endpoint_get(bank, prev_ep, d->unit)) {
+			d->endpoint = prev_ep;
 		}
-		if (!(ch->svc->flags & CG_SVC_F_FULL_FLOWS) || (p->flags & CG_PKT_F_ICMP_ERR))
+		if (!(svc->flags & CG_SVC_F_FULL_FLOWS) || (d->flags & CG_PKT_F_ICMP_ERR))
 			return;
 	}
 
-	rec.unit = ch->unit;
-	rec.endpoint = ch->endpoint;
-	rec.service_id = ch->svc->id;
+	rec.unit = d->unit;
+	rec.endpoint = d->endpoint;
+	rec.service_id = svc->id;
 	if (!bpf_map_update_elem(&cg_flows, &fk, &rec, BPF_NOEXIST))
-		ch->new_flow = 1;
+		d->new_flow = 1;
 }
 
-/* Returns CG_R_FORWARDED with ch filled, or the reason to pass/drop. */
-static __always_inline int cg_decide(const struct cg_pkt *p, struct cg_choice *ch)
+/* A source-prefix pin of this service whose unit serves. */
+static __always_inline bool cg_pinned_unit(const struct cg_decision *d, __u32 svc_id, __u32 *unit)
 {
-	struct cg_service_key sk = {
-		.family = p->family,
-		.proto = p->proto,
-		.port = p->dport,
-	};
-	const struct cg_maglev_slot *slot;
-	const struct cg_service *svc;
+	const struct cg_pin *pin;
+
+	if (d->family == CG_AF_INET) {
+		struct cg_pin4_key k = {
+			.prefixlen = 32 + 32,
+			.bank = d->bank,
+			.service = bpf_htons(svc_id),
+			.addr = d->saddr[0],
+		};
+
+		pin = bpf_map_lookup_elem(&cg_pins4, &k);
+	} else {
+		struct cg_pin6_key k = {
+			.prefixlen = 32 + 128,
+			.bank = d->bank,
+			.service = bpf_htons(svc_id),
+		};
+
+		__builtin_memcpy(k.addr, d->saddr, 16);
+		pin = bpf_map_lookup_elem(&cg_pins6, &k);
+	}
+	/* an evacuated pinned unit loses its pins: evacuation wins */
+	if (!pin || !cg_unit_serving(d->bank, pin->unit))
+		return false;
+	*unit = pin->unit;
+	return true;
+}
+
+/* Is this packet a new flow on a fenced bucket whose fence still holds? */
+static __always_inline bool cg_fenced(struct cg_decision *d, __u16 svc_flags, __u32 fence)
+{
+	__u32 idx = d->bank * CG_MAX_FENCES + fence;
+	const struct cg_fence *f;
+
+	if (fence >= CG_MAX_FENCES || !cg_is_new_flow(d, svc_flags))
+		return false;
+	f = bpf_map_lookup_elem(&cg_fences, &idx);
+	if (!f || cg_now(d) >= f->deadline_ns)
+		return false;
+	if (d->proto == IPPROTO_UDP) {
+		/* UDP has no SYN: a flow recorded before the fence is not new */
+		struct cg_flow_key fk;
+
+		cg_flow_key(d, &fk);
+		if (bpf_map_lookup_elem(&cg_flows, &fk))
+			return false;
+	}
+	d->fence_action = f->action;
+	return true;
+}
+
+static __always_inline const struct cg_gen *cg_live_gen(void)
+{
+	__u32 zero = 0;
+	void *inner = bpf_map_lookup_elem(&cg_root, &zero);
 	const struct cg_gen *g;
-	__u16 prev_unit = CG_UNIT_NONE;
-	bool v6 = p->family == CG_AF_INET6;
-	bool frag = p->flags & CG_PKT_F_FRAG;
-	__u32 zero = 0, bank, unit;
-	void *inner;
 
-	inner = bpf_map_lookup_elem(&cg_root, &zero);
 	if (!inner)
-		return CG_R_NO_CONFIG;
+		return NULL;
 	g = bpf_map_lookup_elem(inner, &zero);
-	if (!g || !g->generation)
-		return CG_R_NO_CONFIG;
-	bank = g->bank & 1;
-	ch->gen = g;
+	return g && g->generation ? g : NULL;
+}
 
-	__builtin_memcpy(sk.addr, p->daddr, 16);
-	svc = NULL;
+/*
+ * Phase 1: the published generation and the service of the flow. Returns
+ * 0 with d->bank/svc_index (and what the key reader needs), or the reason
+ * to pass the packet.
+ */
+__noinline int cg_find_service(struct cg_decision *d)
+{
+	struct cg_service_key sk = {};
+	const struct cg_service *svc = NULL;
+	const struct cg_gen *g;
+	bool frag;
+	__u32 idx;
+
+	if (!d)
+		return CG_R_NO_CONFIG;
+	frag = d->flags & CG_PKT_F_FRAG;
+	g = cg_live_gen();
+	if (!g)
+		return CG_R_NO_CONFIG;
+	d->bank = g->bank & 1;
+	__builtin_memcpy(sk.addr, d->daddr, 16);
+	sk.family = d->family;
+	sk.proto = d->proto;
+	sk.port = d->dport;
 	if (!frag)
-		svc = cg_service_find(bank, &sk);
+		svc = cg_service_find(d->bank, &sk, &idx);
 	if (!svc) {
 		sk.port = 0;
-		svc = cg_service_find(bank, &sk);
+		svc = cg_service_find(d->bank, &sk, &idx);
 	}
 	if (!svc && frag) {
 		/* a VIP marker (proto 0) says the VIP has services, just none
 		 * that takes fragments: count it as a fragment, not as noise */
 		sk.proto = 0;
-		return cg_svc_slot_find(bank, &sk) ? CG_R_FRAGMENT : CG_R_NO_SERVICE;
+		return cg_svc_slot_find(d->bank, &sk) ? CG_R_FRAGMENT : CG_R_NO_SERVICE;
 	}
 	if (!svc)
 		return CG_R_NO_SERVICE;
 	if (frag && !(svc->flags & CG_SVC_F_FRAG_L3))
 		return CG_R_FRAGMENT;
-	ch->svc = svc;
+	d->svc_index = idx;
+	d->svc_id = svc->id;
+	d->wants_key = svc->kind == CG_KIND_CORE && svc->key_source == CG_KEY_PAYLOAD && !frag;
+	d->key_offset = svc->key_offset;
+	d->key_size = svc->key_size;
+	return 0;
+}
 
-	if (frag)
-		ch->hash = cg_hash_l3(g->seed, v6, p->saddr, p->daddr, p->proto);
+/*
+ * Phase 2: key, bucket, unit, endpoint. Returns CG_R_FORWARDED with
+ * d->unit/endpoint/outer_src set, CG_R_FENCED with d->unit and the fence
+ * action, or the reason to pass/drop.
+ */
+__noinline int cg_choose(struct cg_decision *d)
+{
+	const struct cg_maglev_slot *slot;
+	const struct cg_endpoint *ep;
+	const struct cg_service *svc;
+	const struct cg_gen *g;
+	__u16 prev_unit = CG_UNIT_NONE;
+	__u32 idx, unit;
+	bool v6;
+
+	if (!d)
+		return CG_R_NO_CONFIG;
+	v6 = d->family == CG_AF_INET6;
+	g = cg_live_gen();
+	if (!g || (g->bank & 1) != d->bank)
+		return CG_R_NO_CONFIG; /* cannot happen: a publish waits for us */
+	idx = d->bank * CG_MAX_SERVICES + d->svc_index;
+	svc = bpf_map_lookup_elem(&cg_services, &idx);
+	if (!svc)
+		return CG_R_NO_SERVICE;
+
+	if (d->flags & CG_PKT_F_FRAG)
+		d->hash = cg_hash_l3(g->seed, v6, d->saddr, d->daddr, d->proto);
 	else
-		ch->hash = cg_hash_flow(g->seed, v6, p->saddr, p->daddr, p->sport, p->dport,
-					p->proto);
+		d->hash = cg_hash_flow(g->seed, v6, d->saddr, d->daddr, d->sport, d->dport, d->proto);
 
 	if (svc->kind == CG_KIND_CORE) {
 		const struct cg_bucket *b;
-		__u64 key = ch->hash;
-		__u32 idx;
+		__u64 key = d->hash;
 
+		if ((svc->flags & CG_SVC_F_PINS) && cg_pinned_unit(d, svc->id, &unit))
+			goto chosen;
 		if (svc->key_source == CG_KEY_CLIENT) {
-			key = cg_hash_addr(g->seed, v6, p->saddr);
-		} else if (svc->key_source == CG_KEY_PAYLOAD && !cg_payload_key(p, svc, &key)) {
-			if (svc->key_missing == CG_MISSING_REJECT)
+			key = cg_hash_addr(g->seed, v6, d->saddr);
+		} else if (svc->key_source == CG_KEY_PAYLOAD) {
+			if (d->has_key) {
+				key = d->key;
+			} else if (svc->key_missing == CG_MISSING_REJECT) {
 				return CG_R_KEY_REJECT;
-			key = ch->hash;
-			if (svc->key_missing == CG_MISSING_CENTRAL)
-				goto central;
+			} else if (svc->key_missing == CG_MISSING_CENTRAL) {
+				unit = cg_central(d->bank, svc->central_unit);
+				goto chosen;
+			}
 		}
 		if (!svc->modulo)
 			return CG_R_NO_UNIT;
-		idx = bank * g->bucket_slots + svc->bucket_base + (__u32)(key % svc->modulo);
+		idx = d->bank * g->bucket_slots + svc->bucket_base + (__u32)(key % svc->modulo);
 		b = bpf_map_lookup_elem(&cg_buckets, &idx);
 		if (!b)
 			return CG_R_NO_UNIT;
 		unit = b->unit;
 		prev_unit = b->prev_unit;
-	} else if (svc->kind == CG_KIND_SHARED && cg_unit_serving(bank, svc->local_unit)) {
+		if (b->fence && cg_fenced(d, svc->flags, b->fence)) {
+			d->unit = unit;
+			return CG_R_FENCED;
+		}
+	} else if (svc->kind == CG_KIND_SHARED && cg_unit_serving(d->bank, svc->local_unit)) {
 		unit = svc->local_unit;
 	} else {
-central:
-		unit = cg_central(bank, svc);
+		unit = cg_central(d->bank, svc->central_unit);
 	}
 
-	if (!cg_unit_serving(bank, unit))
+chosen:
+	if (!cg_unit_serving(d->bank, unit))
 		return CG_R_NO_UNIT;
-	slot = cg_slot_get(bank, unit, ch->hash);
+	slot = cg_slot_get(d->bank, unit, d->hash);
 	if (!slot)
 		return CG_R_NO_ENDPOINT;
-	ch->unit = unit;
-	ch->endpoint = slot->endpoint;
+	d->unit = unit;
+	d->endpoint = slot->endpoint;
 
 	if (prev_unit != CG_UNIT_NONE || slot->prev_endpoint != CG_EP_NONE ||
 	    (svc->flags & CG_SVC_F_FULL_FLOWS))
-		cg_transition(p, ch, bank, prev_unit, slot->prev_endpoint);
+		cg_transition(d, svc, prev_unit, slot->prev_endpoint);
 
-	ch->ep = cg_endpoint_get(bank, ch->endpoint, ch->unit);
-	if (!ch->ep)
+	ep = cg_endpoint_get(d->bank, d->endpoint, d->unit);
+	if (!ep)
 		return CG_R_NO_ENDPOINT;
+	/* outer source: the flow hash in the prefix's host bits (ECMP/RSS entropy) */
+	if (ep->family == CG_AF_INET) {
+		d->outer_src[0] = g->src4 | (bpf_htonl(d->hash) & g->src4_hostmask);
+	} else {
+		d->outer_src[0] = g->src6[0];
+		d->outer_src[1] = g->src6[1];
+		d->outer_src[2] = g->src6[2];
+		d->outer_src[3] = g->src6[3] | (bpf_htonl(d->hash) & g->src6_hostmask);
+	}
 	return CG_R_FORWARDED;
 }
 
-static __always_inline void cg_count_one(void *map, __u32 idx, const struct cg_choice *ch,
+/* The whole decision for a parsed packet; key reading stays here, where
+ * the packet pointers are valid. */
+static __always_inline int cg_decide(const struct cg_pkt *p, struct cg_decision *d)
+{
+	int reason;
+
+	__builtin_memcpy(d->saddr, p->saddr, 16);
+	__builtin_memcpy(d->daddr, p->daddr, 16);
+	d->sport = p->sport;
+	d->dport = p->dport;
+	d->family = p->family;
+	d->proto = p->proto;
+	d->flags = p->flags;
+	reason = cg_find_service(d);
+	if (reason)
+		return reason;
+	if (d->wants_key)
+		d->has_key = cg_payload_key(p, d->key_offset, d->key_size, &d->key);
+	return cg_choose(d);
+}
+
+/* The endpoint cg_choose() picked. */
+static __always_inline const struct cg_endpoint *cg_chosen_endpoint(const struct cg_decision *d)
+{
+	__u32 idx = d->bank * CG_MAX_ENDPOINTS + d->endpoint;
+
+	if (d->endpoint >= CG_MAX_ENDPOINTS)
+		return NULL;
+	return bpf_map_lookup_elem(&cg_endpoints, &idx);
+}
+
+static __always_inline void cg_count_one(void *map, __u32 idx, const struct cg_decision *d,
 					 __u32 bytes)
 {
 	struct cg_counters *c = bpf_map_lookup_elem(map, &idx);
@@ -339,15 +538,30 @@ static __always_inline void cg_count_one(void *map, __u32 idx, const struct cg_c
 		return;
 	c->packets++;
 	c->bytes += bytes;
-	c->new_flows += ch->new_flow;
-	c->resteered += ch->resteered;
+	c->new_flows += d->new_flow;
+	c->resteered += d->resteered;
 }
 
-static __always_inline void cg_count_forward(const struct cg_choice *ch, __u32 bytes)
+/* A fenced new flow: counted on the unit and service it would have used. */
+static __always_inline void cg_count_fenced(const struct cg_decision *d, __u32 bytes)
 {
-	cg_count_one(&cg_unit_stats, ch->unit, ch, bytes);
-	cg_count_one(&cg_service_stats, ch->svc->id, ch, bytes);
-	cg_count_one(&cg_endpoint_stats, ch->endpoint, ch, bytes);
+	__u32 unit = d->unit, sid = d->svc_id;
+	struct cg_counters *c;
+
+	c = bpf_map_lookup_elem(&cg_unit_stats, &unit);
+	if (c)
+		c->fenced++;
+	c = bpf_map_lookup_elem(&cg_service_stats, &sid);
+	if (c)
+		c->fenced++;
+	cg_count_reason(CG_R_FENCED, bytes);
+}
+
+static __always_inline void cg_count_forward(const struct cg_decision *d, __u32 bytes)
+{
+	cg_count_one(&cg_unit_stats, d->unit, d, bytes);
+	cg_count_one(&cg_service_stats, d->svc_id, d, bytes);
+	cg_count_one(&cg_endpoint_stats, d->endpoint, d, bytes);
 	cg_count_reason(CG_R_FORWARDED, bytes);
 }
 

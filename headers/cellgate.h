@@ -37,6 +37,8 @@
 #define CG_MAX_MODULO 65536 /* largest bucket count of one service */
 #define CG_DEFAULT_BUCKET_SLOTS (1u << 20) /* per bank: 100 services x 10000 buckets */
 #define CG_DEFAULT_FLOWS (1u << 18) /* LRU flow entries, shared by all services */
+#define CG_MAX_FENCES 1024 /* fence records per bank; id 0 = not fenced */
+#define CG_MAX_PINS 16384 /* source-prefix pins per bank and family */
 #define CG_MAX_DECAP_ADDRS 64 /* local tunnel addresses one decap host answers for */
 #define CG_MAX_VLAN_DEPTH 2 /* 802.1Q and 802.1ad (QinQ) */
 #define CG_MAX_IPV6_EXT 6 /* extension headers walked before giving up */
@@ -125,6 +127,7 @@ enum cg_key_missing {
 #define CG_SVC_F_FRAG_L3 (1u << 0) /* steer IP fragments by an L3-only hash */
 #define CG_SVC_F_FULL_FLOWS (1u << 1) /* record every flow, not just moving ones */
 #define CG_SVC_F_UDP_MISS_NEW (1u << 2) /* a UDP flow-table miss counts as a new flow */
+#define CG_SVC_F_PINS (1u << 3) /* consult cg_pins4/cg_pins6 before the key */
 
 /* cg_services[bank * CG_MAX_SERVICES + index] */
 struct cg_service {
@@ -151,8 +154,35 @@ struct cg_service {
 struct cg_bucket {
 	__u16 unit; /* serving unit, CG_UNIT_NONE = drop */
 	__u16 prev_unit; /* CG_UNIT_NONE unless the bucket is moving */
-	__u16 owner; /* unit the rules assign; differs from unit when evacuated */
-	__u16 flags;
+	__u16 owner; /* unit the rules assign (low bits) + CG_OWNER_* flags */
+	__u16 fence; /* index into cg_fences, 0 = not fenced */
+};
+
+/* Flags in cg_bucket.owner for moves narrower than a whole unit (one
+ * service, a bucket range, a percentage): the owner keeps serving, these
+ * buckets do not. Only userspace reads them. */
+#define CG_OWNER_AWAY 0x8000 /* evacuated from a serving owner */
+#define CG_OWNER_DRAIN 0x4000 /* ... drained: established flows stay with the owner */
+#define CG_OWNER_MASK 0x0fff
+
+enum cg_fence_action {
+	CG_FENCE_DROP = 0, /* new flows dropped */
+	CG_FENCE_REJECT = 1, /* new flows answered: TCP RST, ICMP/ICMPv6 unreachable */
+};
+
+#define CG_FENCE_FOREVER 0xffffffffffffffffull /* until `cellgate fence release` */
+
+/*
+ * cg_fences[bank * CG_MAX_FENCES + id]: write protection of buckets that
+ * just changed unit (data may still be replicating). New flows are held
+ * until deadline_ns, compared with bpf_ktime_get_ns() in the dataplane,
+ * so a fence ends by itself without userspace.
+ */
+struct cg_fence {
+	__u64 deadline_ns; /* CLOCK_MONOTONIC; CG_FENCE_FOREVER = until released */
+	__u32 action; /* enum cg_fence_action */
+	__u16 unit; /* the unit the fenced buckets now go to (for reports) */
+	__u16 pad;
 };
 
 enum cg_unit_state {
@@ -176,6 +206,13 @@ struct cg_unit {
 	__u16 pad;
 	__u32 weight; /* capacity weight for spreading evacuated buckets */
 	__u32 pad2;
+	/*
+	 * CLOCK_MONOTONIC end of this unit's hold on established flows, 0 = no
+	 * end: a draining unit stops serving at this time, and as the previous
+	 * owner of moving buckets (restore) it keeps unrecorded flows only
+	 * until then. Checked in the dataplane, so no userspace is needed.
+	 */
+	__u64 hold_until_ns;
 	char name[CG_NAME_LEN];
 };
 
@@ -297,6 +334,33 @@ struct cg_info {
 	__u32 pad;
 	__u64 loaded_ns; /* CLOCK_REALTIME of the load */
 	char ifname[16];
+};
+
+/*
+ * cg_pins4 / cg_pins6 (LPM tries): client prefixes pinned to a unit,
+ * per service, whatever their routing key ("key traffic protection").
+ * The match covers bank, service index and then the address, so
+ * prefixlen = 32 + the address prefix length.
+ */
+struct cg_pin4_key {
+	__u32 prefixlen;
+	__u8 bank;
+	__u8 pad;
+	__be16 service; /* cg_service.id, big-endian so the LPM match walks it bytewise */
+	__be32 addr;
+};
+
+struct cg_pin6_key {
+	__u32 prefixlen;
+	__u8 bank;
+	__u8 pad;
+	__be16 service;
+	__be32 addr[4];
+};
+
+struct cg_pin {
+	__u16 unit;
+	__u16 pad;
 };
 
 /* cg_decap_addrs key: local tunnel endpoint address. */

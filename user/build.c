@@ -141,16 +141,6 @@ static int resolve_endpoint(const struct cg_cfg_endpoint *ce, int default_ifinde
 	return 0;
 }
 
-static void add_tx_port(struct cg_tables *t, __u32 ifindex)
-{
-	int i;
-
-	for (i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i]; i++)
-		if (t->tx_ifindex[i] == ifindex)
-			return;
-	if (i < CG_MAX_ENDPOINTS)
-		t->tx_ifindex[i] = ifindex;
-}
 
 static void build_maglev(struct cg_tables *t, int unit, __u32 seed)
 {
@@ -257,6 +247,113 @@ static void sort_services(struct cg_tables *t)
 	memcpy(t->services, svcs, sizeof(svcs[0]) * t->n_services);
 }
 
+/* Stable name hash, so canary picks do not depend on ids or file order. */
+static __u32 name_hash(const char *s, __u32 seed)
+{
+	__u32 h = seed ^ 0x63616e61U;
+
+	for (; *s; s++)
+		h = cg_hash_step(h, (unsigned char)*s);
+	return cg_mix32(h);
+}
+
+/* Which buckets a canary takes: a seeded hash of (service, bucket) below
+ * the share, so the canary takes evenly from every owner. */
+bool cg_canary_bucket(const char *service, __u32 seed, __u32 bucket, __u32 bp)
+{
+	return cg_mix32(name_hash(service, seed) ^ bucket) % 10000 < bp;
+}
+
+static void apply_canary(struct cg_tables *t, const struct cg_cfg_service *cs, __u32 base,
+			 __u16 unit, __u32 seed)
+{
+	for (__u32 b = 0; b < cs->modulo; b++) {
+		if (!cg_canary_bucket(cs->name, seed, b, cs->canary_bp))
+			continue;
+		t->buckets[base + b].owner = unit;
+		t->buckets[base + b].unit = unit;
+	}
+}
+
+static int add_pins(struct cg_tables *t, const struct cg_cfg_service *cs, __u32 svc_id,
+		    const int *unit_id, struct cg_errors *errs)
+{
+	for (int i = 0; i < cs->n_pins; i++) {
+		const struct cg_cfg_pin *pin = &cs->pins[i];
+
+		if (pin->family == CG_AF_INET) {
+			struct cg_pin4_key *k = &t->pins4[t->n_pins4];
+
+			if (t->n_pins4 >= CG_MAX_PINS)
+				goto full;
+			memset(k, 0, sizeof(*k));
+			k->prefixlen = 32 + pin->prefix_len;
+			k->service = htons(svc_id);
+			k->addr = pin->addr[0];
+			t->pins4_val[t->n_pins4].unit = unit_id[pin->unit];
+			t->n_pins4++;
+		} else {
+			struct cg_pin6_key *k = &t->pins6[t->n_pins6];
+
+			if (t->n_pins6 >= CG_MAX_PINS)
+				goto full;
+			memset(k, 0, sizeof(*k));
+			k->prefixlen = 32 + pin->prefix_len;
+			k->service = htons(svc_id);
+			memcpy(k->addr, pin->addr, 16);
+			t->pins6_val[t->n_pins6].unit = unit_id[pin->unit];
+			t->n_pins6++;
+		}
+	}
+	return 0;
+full:
+	cg_errors_add(errs, "services \"%s\".pins: more than %d pins per address family in all",
+		      cs->name, CG_MAX_PINS);
+	return -1;
+}
+
+/* Pins sorted by key: the order the read-back sees. */
+static int cmp_pin4k(const void *a, const void *b, void *arg)
+{
+	const struct cg_tables *t = arg;
+
+	return memcmp(&t->pins4[*(const int *)a], &t->pins4[*(const int *)b], sizeof(t->pins4[0]));
+}
+
+static int cmp_pin6k(const void *a, const void *b, void *arg)
+{
+	const struct cg_tables *t = arg;
+
+	return memcmp(&t->pins6[*(const int *)a], &t->pins6[*(const int *)b], sizeof(t->pins6[0]));
+}
+
+static void sort_pins(struct cg_tables *t)
+{
+	static struct cg_pin4_key k4[CG_MAX_PINS];
+	static struct cg_pin6_key k6[CG_MAX_PINS];
+	static struct cg_pin v[CG_MAX_PINS];
+	static int order[CG_MAX_PINS];
+
+	for (int i = 0; i < t->n_pins4; i++)
+		order[i] = i;
+	qsort_r(order, t->n_pins4, sizeof(order[0]), cmp_pin4k, t);
+	for (int i = 0; i < t->n_pins4; i++) {
+		k4[i] = t->pins4[order[i]];
+		v[i] = t->pins4_val[order[i]];
+	}
+	memcpy(t->pins4, k4, sizeof(k4[0]) * t->n_pins4);
+	memcpy(t->pins4_val, v, sizeof(v[0]) * t->n_pins4);
+	for (int i = 0; i < t->n_pins6; i++)
+		order[i] = i;
+	qsort_r(order, t->n_pins6, sizeof(order[0]), cmp_pin6k, t);
+	for (int i = 0; i < t->n_pins6; i++) {
+		k6[i] = t->pins6[order[i]];
+		v[i] = t->pins6_val[order[i]];
+	}
+	memcpy(t->pins6, k6, sizeof(k6[0]) * t->n_pins6);
+	memcpy(t->pins6_val, v, sizeof(v[0]) * t->n_pins6);
+}
+
 static void set_sources(const struct cg_config *cfg, struct cg_gen *g)
 {
 	if (cfg->has_src4) {
@@ -290,11 +387,12 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 	memset(out->endpoints, 0, sizeof(out->endpoints));
 	/* buckets and Maglev slots are written for every service and unit in
 	 * use; the rest of those tables is never read */
-	memset(out->tx_ifindex, 0, sizeof(out->tx_ifindex));
 	memset(ep_cur, 0, sizeof(ep_cur));
 	memset(ep_new, 0, sizeof(ep_new));
 	out->n_services = 0;
 	out->buckets_used = 0;
+	out->n_pins4 = out->n_pins6 = 0;
+	memset(out->fences, 0, sizeof(out->fences));
 	out->gen.seed = cfg->seed;
 	set_sources(cfg, &out->gen);
 
@@ -367,8 +465,6 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 				snprintf(path, sizeof(path), "units[%d].endpoints[%d]", u, e);
 				if (resolve_endpoint(ce, default_ifindex, ep, path, errs))
 					continue;
-				if (!(ep->flags & CG_EP_F_XDP_TX))
-					add_tx_port(out, ep->ifindex);
 				if ((ce->family == CG_AF_INET && !cfg->has_src4) ||
 				    (ce->family == CG_AF_INET6 && !cfg->has_src6))
 					cg_errors_add(errs, "%s: no encap source prefix for its family",
@@ -434,12 +530,19 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 					bk->prev_unit = CG_UNIT_NONE;
 				}
 			}
+			if (cs->canary_unit >= 0 && cs->canary_bp)
+				apply_canary(out, cs, base, unit_id[cs->canary_unit], cfg->seed);
+			if (cs->n_pins && add_pins(out, cs, id, unit_id, errs))
+				return -1;
+			if (cs->n_pins)
+				v->flags |= CG_SVC_F_PINS;
 			base += cs->modulo;
 		}
 		out->n_services++;
 	}
 	out->buckets_used = base;
 	sort_services(out);
+	sort_pins(out);
 	if (build_svc_index(out, errs))
 		return -1;
 	return cg_tables_reassign(out, errs);
@@ -484,17 +587,23 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 			continue;
 		for (__u32 b = 0; b < svc->modulo; b++) {
 			struct cg_bucket *bk = &t->buckets[svc->bucket_base + b];
+			__u16 owner_id = bk->owner & CG_OWNER_MASK;
+			bool away = bk->owner & CG_OWNER_AWAY;
+			bool drain = bk->owner & CG_OWNER_DRAIN;
 			const struct cg_unit *owner;
 			int target;
 
-			if (bk->owner >= CG_MAX_UNITS) {
+			if (owner_id >= CG_MAX_UNITS) {
 				bk->unit = CG_UNIT_NONE;
 				continue;
 			}
-			owner = &t->units[bk->owner];
-			bk->prev_unit = CG_UNIT_NONE;
-			if (owner->state == CG_UNIT_SERVING) {
-				bk->unit = bk->owner;
+			owner = &t->units[owner_id];
+			if (owner->state == CG_UNIT_SERVING && !away) {
+				/* a previous owner handing back established flows
+				 * (restore with a handover) keeps them for its hold */
+				if (bk->unit != owner_id || bk->prev_unit == owner_id)
+					bk->prev_unit = CG_UNIT_NONE;
+				bk->unit = owner_id;
 				continue;
 			}
 			if (owner->standby < CG_MAX_UNITS &&
@@ -510,8 +619,8 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 			}
 			bk->unit = target;
 			/* a draining owner keeps its established flows */
-			if (owner->state == CG_UNIT_DRAINING)
-				bk->prev_unit = bk->owner;
+			bk->prev_unit = owner->state == CG_UNIT_DRAINING || (away && drain) ? owner_id :
+											 CG_UNIT_NONE;
 		}
 	}
 	return 0;
@@ -568,6 +677,16 @@ __u64 cg_bank_hash(const struct cg_bank_view *v)
 		if (v->units[u].state != CG_UNIT_UNUSED)
 			h = hash_bytes(h, v->maglev + (size_t)u * CG_MAGLEV_SIZE,
 				       CG_MAGLEV_SIZE * sizeof(*v->maglev));
+	for (int i = 1; v->fences && i < CG_MAX_FENCES; i++) {
+		struct cg_fence f = v->fences[i];
+
+		f.deadline_ns = !!f.deadline_ns; /* deadlines are this host's clock */
+		h = hash_bytes(h, &f, sizeof(f));
+	}
+	h = hash_bytes(h, v->pins4, (size_t)v->n_pins4 * sizeof(*v->pins4));
+	h = hash_bytes(h, v->pins4_val, (size_t)v->n_pins4 * sizeof(*v->pins4_val));
+	h = hash_bytes(h, v->pins6, (size_t)v->n_pins6 * sizeof(*v->pins6));
+	h = hash_bytes(h, v->pins6_val, (size_t)v->n_pins6 * sizeof(*v->pins6_val));
 	return h ^ (h >> 32);
 }
 
@@ -583,6 +702,13 @@ __u64 cg_tables_hash(const struct cg_tables *t)
 		.units = t->units,
 		.endpoints = t->endpoints,
 		.maglev = t->maglev,
+		.fences = t->fences,
+		.n_pins4 = t->n_pins4,
+		.pins4 = t->pins4,
+		.pins4_val = t->pins4_val,
+		.n_pins6 = t->n_pins6,
+		.pins6 = t->pins6,
+		.pins6_val = t->pins6_val,
 	};
 
 	return cg_bank_hash(&v);

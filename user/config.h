@@ -59,6 +59,14 @@ struct cg_cfg_rule {
 	int unit;
 };
 
+/* Clients in this prefix go to units[unit], whatever their key. */
+struct cg_cfg_pin {
+	int family;
+	__be32 addr[4]; /* host bits zero */
+	int prefix_len;
+	int unit;
+};
+
 struct cg_cfg_service {
 	char name[CG_NAME_LEN];
 	int family;
@@ -76,6 +84,12 @@ struct cg_cfg_service {
 	 * "ratios" in the file are turned into rules by the parser. */
 	int n_rules;
 	struct cg_cfg_rule *rules;
+	/* Canary: this share of the service's buckets (basis points, 0..10000)
+	 * goes to units[canary_unit], picked by a seeded hash of the bucket. */
+	int canary_unit; /* -1 = none */
+	__u32 canary_bp;
+	int n_pins;
+	struct cg_cfg_pin *pins;
 };
 
 struct cg_config {

@@ -28,6 +28,7 @@ _Static_assert(sizeof(struct cg_endpoint) % 8 == 0, "cg_endpoint size");
 _Static_assert(sizeof(struct cg_maglev_slot) % 8 == 0, "cg_maglev_slot size");
 _Static_assert(sizeof(struct cg_svc_slot) % 8 == 0, "cg_svc_slot size");
 _Static_assert(sizeof(struct cg_service) % 8 == 0, "cg_service size");
+_Static_assert(sizeof(struct cg_fence) % 8 == 0, "cg_fence size");
 
 static const char *const dp_map_names[CG_DP_NMAPS] = {
 	[CG_DP_ROOT] = "cg_root",
@@ -44,6 +45,9 @@ static const char *const dp_map_names[CG_DP_NMAPS] = {
 	[CG_DP_ENDPOINT_STATS] = "cg_endpoint_stats",
 	[CG_DP_REASONS] = "cg_reasons",
 	[CG_DP_INFO] = "cg_info",
+	[CG_DP_FENCES] = "cg_fences",
+	[CG_DP_PINS4] = "cg_pins4",
+	[CG_DP_PINS6] = "cg_pins6",
 };
 
 int cg_instance_dir(const char *instance, char *buf, size_t len)
@@ -99,6 +103,7 @@ static int dp_check_sizes(struct cg_dp *dp)
 		{ CG_DP_UNITS, sizeof(struct cg_unit) },
 		{ CG_DP_ENDPOINTS, sizeof(struct cg_endpoint) },
 		{ CG_DP_MAGLEV, sizeof(struct cg_maglev_slot) },
+		{ CG_DP_FENCES, sizeof(struct cg_fence) },
 	};
 
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
@@ -143,6 +148,8 @@ static int dp_finish(struct cg_dp *dp)
 			 sizeof(struct cg_maglev_slot);
 	dp->svc_index_len = (size_t)CG_BANKS * CG_SVC_SLOTS * sizeof(struct cg_svc_slot);
 	dp->services_len = (size_t)CG_BANKS * CG_MAX_SERVICES * sizeof(struct cg_service);
+	dp->fences_len = (size_t)CG_BANKS * CG_MAX_FENCES * sizeof(struct cg_fence);
+	dp->fences = dp_mmap(dp->fd[CG_DP_FENCES], dp->fences_len);
 	dp->svc_index = dp_mmap(dp->fd[CG_DP_SVC_INDEX], dp->svc_index_len);
 	dp->services = dp_mmap(dp->fd[CG_DP_SERVICES], dp->services_len);
 	dp->buckets = dp_mmap(dp->fd[CG_DP_BUCKETS], dp->buckets_len);
@@ -150,7 +157,7 @@ static int dp_finish(struct cg_dp *dp)
 	dp->endpoints = dp_mmap(dp->fd[CG_DP_ENDPOINTS], dp->endpoints_len);
 	dp->maglev = dp_mmap(dp->fd[CG_DP_MAGLEV], dp->maglev_len);
 	if (!dp->buckets || !dp->units || !dp->endpoints || !dp->maglev || !dp->svc_index ||
-	    !dp->services)
+	    !dp->services || !dp->fences)
 		return -errno;
 	return dp_find_gen_btf(dp);
 }
@@ -257,6 +264,8 @@ void cg_dp_close(struct cg_dp *dp)
 		munmap(dp->svc_index, dp->svc_index_len);
 	if (dp->services)
 		munmap(dp->services, dp->services_len);
+	if (dp->fences)
+		munmap(dp->fences, dp->fences_len);
 	for (int i = 0; i < CG_DP_NMAPS; i++)
 		if (dp->fd[i] >= 0)
 			close(dp->fd[i]);
@@ -348,6 +357,107 @@ static int dp_read_services(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
 	return 0;
 }
 
+/* Pins of one bank, sorted as the builder sorts them (by key). */
+static int cmp_pin4(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct cg_pin4_key));
+}
+
+static int cmp_pin6(const void *a, const void *b)
+{
+	return memcmp(a, b, sizeof(struct cg_pin6_key));
+}
+
+static int dp_read_pins(struct cg_dp *dp, __u32 bank, struct cg_tables *t)
+{
+	struct cg_pin4_key k4, n4;
+	struct cg_pin6_key k6, n6;
+	void *prev = NULL;
+	int fd = dp->fd[CG_DP_PINS4];
+
+	t->n_pins4 = t->n_pins6 = 0;
+	while (!bpf_map_get_next_key(fd, prev, &n4)) {
+		k4 = n4;
+		prev = &k4;
+		if (n4.bank != bank || t->n_pins4 >= CG_MAX_PINS)
+			continue;
+		n4.bank = 0;
+		t->pins4[t->n_pins4++] = n4;
+	}
+	qsort(t->pins4, t->n_pins4, sizeof(t->pins4[0]), cmp_pin4);
+	for (int i = 0; i < t->n_pins4; i++) {
+		k4 = t->pins4[i];
+		k4.bank = bank;
+		if (bpf_map_lookup_elem(fd, &k4, &t->pins4_val[i]))
+			return -errno;
+	}
+	fd = dp->fd[CG_DP_PINS6];
+	prev = NULL;
+	while (!bpf_map_get_next_key(fd, prev, &n6)) {
+		k6 = n6;
+		prev = &k6;
+		if (n6.bank != bank || t->n_pins6 >= CG_MAX_PINS)
+			continue;
+		n6.bank = 0;
+		t->pins6[t->n_pins6++] = n6;
+	}
+	qsort(t->pins6, t->n_pins6, sizeof(t->pins6[0]), cmp_pin6);
+	for (int i = 0; i < t->n_pins6; i++) {
+		k6 = t->pins6[i];
+		k6.bank = bank;
+		if (bpf_map_lookup_elem(fd, &k6, &t->pins6_val[i]))
+			return -errno;
+	}
+	return 0;
+}
+
+/* Replace the pins of the free bank with t's. */
+static int dp_write_pins(struct cg_dp *dp, __u32 bank, const struct cg_tables *t,
+			 struct cg_errors *errs)
+{
+	static struct cg_pin4_key stale4[CG_MAX_PINS];
+	static struct cg_pin6_key stale6[CG_MAX_PINS];
+	struct cg_pin4_key k4, n4;
+	struct cg_pin6_key k6, n6;
+	int fd4 = dp->fd[CG_DP_PINS4], fd6 = dp->fd[CG_DP_PINS6], n = 0;
+	void *prev = NULL;
+
+	while (!bpf_map_get_next_key(fd4, prev, &n4)) {
+		k4 = n4;
+		prev = &k4;
+		if (n4.bank == bank && n < CG_MAX_PINS)
+			stale4[n++] = n4;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd4, &stale4[i]);
+	n = 0;
+	prev = NULL;
+	while (!bpf_map_get_next_key(fd6, prev, &n6)) {
+		k6 = n6;
+		prev = &k6;
+		if (n6.bank == bank && n < CG_MAX_PINS)
+			stale6[n++] = n6;
+	}
+	for (int i = 0; i < n; i++)
+		bpf_map_delete_elem(fd6, &stale6[i]);
+	for (int i = 0; i < t->n_pins4; i++) {
+		k4 = t->pins4[i];
+		k4.bank = bank;
+		if (bpf_map_update_elem(fd4, &k4, &t->pins4_val[i], BPF_ANY))
+			goto fail;
+	}
+	for (int i = 0; i < t->n_pins6; i++) {
+		k6 = t->pins6[i];
+		k6.bank = bank;
+		if (bpf_map_update_elem(fd6, &k6, &t->pins6_val[i], BPF_ANY))
+			goto fail;
+	}
+	return 0;
+fail:
+	cg_errors_add(errs, "cannot write the source-prefix pins: %s", cg_strerror(-errno));
+	return -1;
+}
+
 static __u32 services_buckets_used(const struct cg_service *svcs, int n)
 {
 	__u32 used = 0;
@@ -391,13 +501,15 @@ int cg_dp_read_active(struct cg_dp *dp, struct cg_tables *t)
 		if (t->units[u].state != CG_UNIT_UNUSED)
 			memcpy(t->maglev + (size_t)u * CG_MAGLEV_SIZE, mg + (size_t)u * CG_MAGLEV_SIZE,
 			       CG_MAGLEV_SIZE * sizeof(*mg));
-	return 0;
+	memcpy(t->fences, dp->fences + (size_t)bank * CG_MAX_FENCES, sizeof(t->fences));
+	return dp_read_pins(dp, bank, t);
 }
 
 /* Hash of the bank as packets see it, straight from the mapped maps. */
 static int dp_hash_bank(struct cg_dp *dp, const struct cg_gen *gen, __u64 *hash)
 {
 	static struct cg_service_key keys[CG_MAX_SERVICES];
+	static struct cg_tables pins; /* only the pin arrays are used */
 	__u32 bank = gen->bank & 1;
 	const struct cg_svc_slot *idx = dp->svc_index + (size_t)bank * CG_SVC_SLOTS;
 	const struct cg_service *svcs = dp->services + (size_t)bank * CG_MAX_SERVICES;
@@ -422,15 +534,34 @@ static int dp_hash_bank(struct cg_dp *dp, const struct cg_gen *gen, __u64 *hash)
 	v.buckets_used = services_buckets_used(svcs, v.n_services);
 	if (v.buckets_used > dp->bucket_slots)
 		return -EUCLEAN;
+	v.fences = dp->fences + (size_t)bank * CG_MAX_FENCES;
+	if (dp_read_pins(dp, bank, &pins))
+		return -EIO;
+	v.n_pins4 = pins.n_pins4;
+	v.pins4 = pins.pins4;
+	v.pins4_val = pins.pins4_val;
+	v.n_pins6 = pins.n_pins6;
+	v.pins6 = pins.pins6;
+	v.pins6_val = pins.pins6_val;
 	*hash = cg_bank_hash(&v);
 	return 0;
 }
 
+/* Egress interface of an endpoint that leaves by redirect, or 0. */
+static __u32 tx_port(const struct cg_endpoint *ep)
+{
+	if (ep->family == CG_AF_NONE || (ep->flags & CG_EP_F_XDP_TX))
+		return 0;
+	return ep->ifindex;
+}
+
 static int dp_write_tx_ports(struct cg_dp *dp, const struct cg_tables *t, struct cg_errors *errs)
 {
-	for (int i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i]; i++) {
-		__u32 ifindex = t->tx_ifindex[i];
+	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
+		__u32 ifindex = tx_port(&t->endpoints[i]);
 
+		if (!ifindex)
+			continue;
 		if (bpf_map_update_elem(dp->fd[CG_DP_TX_PORTS], &ifindex, &ifindex, BPF_ANY)) {
 			cg_errors_add(errs, "cannot add interface %u to cg_tx_ports: %s", ifindex,
 				      cg_strerror(-errno));
@@ -453,8 +584,8 @@ static void dp_prune_tx_ports(struct cg_dp *dp, const struct cg_tables *t)
 
 		key = next;
 		prev = &key;
-		for (int i = 0; i < CG_MAX_ENDPOINTS && t->tx_ifindex[i] && !used; i++)
-			used = t->tx_ifindex[i] == next;
+		for (int i = 0; i < CG_MAX_ENDPOINTS && !used; i++)
+			used = tx_port(&t->endpoints[i]) == next;
 		if (!used)
 			stale[n++] = next;
 	}
@@ -532,7 +663,8 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 			       CG_MAGLEV_SIZE * sizeof(*mg));
 	memcpy(dp->svc_index + (size_t)bank * CG_SVC_SLOTS, t->svc_index, sizeof(t->svc_index));
 	memcpy(dp->services + (size_t)bank * CG_MAX_SERVICES, t->services, sizeof(t->services));
-	if (dp_write_tx_ports(dp, t, errs))
+	memcpy(dp->fences + (size_t)bank * CG_MAX_FENCES, t->fences, sizeof(t->fences));
+	if (dp_write_pins(dp, bank, t, errs) || dp_write_tx_ports(dp, t, errs))
 		return -1;
 
 	gen = t->gen;

@@ -28,6 +28,9 @@ enum cg_dp_map {
 	CG_DP_ENDPOINT_STATS,
 	CG_DP_REASONS,
 	CG_DP_INFO,
+	CG_DP_FENCES,
+	CG_DP_PINS4,
+	CG_DP_PINS6,
 	CG_DP_NMAPS,
 };
 
@@ -53,6 +56,8 @@ struct cg_dp {
 	struct cg_maglev_slot *maglev;
 	struct cg_svc_slot *svc_index;
 	struct cg_service *services;
+	struct cg_fence *fences;
+	size_t fences_len;
 	size_t buckets_len, units_len, endpoints_len, maglev_len, svc_index_len, services_len;
 };
 

@@ -28,7 +28,12 @@ struct cg_tables {
 	struct cg_service_key svc_keys[CG_MAX_SERVICES];
 	struct cg_service services[CG_MAX_SERVICES];
 	struct cg_svc_slot svc_index[CG_SVC_SLOTS]; /* key -> services[] index */
-	__u32 tx_ifindex[CG_MAX_ENDPOINTS]; /* distinct egress ifindexes, 0-terminated */
+	struct cg_fence fences[CG_MAX_FENCES]; /* [0] unused */
+	int n_pins4, n_pins6;
+	struct cg_pin4_key pins4[CG_MAX_PINS]; /* bank field ignored */
+	struct cg_pin pins4_val[CG_MAX_PINS];
+	struct cg_pin6_key pins6[CG_MAX_PINS];
+	struct cg_pin pins6_val[CG_MAX_PINS];
 };
 
 int cg_tables_alloc(struct cg_tables **out, __u32 bucket_slots);
@@ -59,6 +64,9 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * whose owner serves again return to it. Buckets of other units never move. */
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs);
 
+/* Does a canary of bp basis points take this bucket of the service? */
+bool cg_canary_bucket(const char *service, __u32 seed, __u32 bucket, __u32 bp);
+
 /* One bank's content by pointer: in a cg_tables, or in the mapped maps. */
 struct cg_bank_view {
 	const struct cg_gen *gen;
@@ -70,6 +78,12 @@ struct cg_bank_view {
 	const struct cg_unit *units;
 	const struct cg_endpoint *endpoints;
 	const struct cg_maglev_slot *maglev;
+	const struct cg_fence *fences;
+	int n_pins4, n_pins6;
+	const struct cg_pin4_key *pins4;
+	const struct cg_pin *pins4_val;
+	const struct cg_pin6_key *pins6;
+	const struct cg_pin *pins6_val;
 };
 
 /* 64-bit content hash of everything a packet can read, less what is
