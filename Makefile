@@ -57,7 +57,7 @@ all: $(OUTPUT)/cellgate $(TEST_BINS) $(TOOL_BINS) $(BENCH_BINS)
 help:
 	@echo 'make            build the CLI (build/cellgate), tests and tools'
 	@echo 'make deps       install the Debian packages needed (as root), mount bpffs'
-	@echo 'make test       deps + build + run every test; ends with "N passed, N failed"'
+	@echo 'make test       deps + build + run every test; ends with "N passed, N failed, N skipped"'
 	@echo 'make demo       deps + build + live demo in network namespaces'
 	@echo 'make bench      deps + build + benchmarks (prints figures)'
 	@echo 'make install    install cellgate into $(PREFIX)/sbin'

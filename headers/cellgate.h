@@ -74,7 +74,7 @@ struct cg_gen {
 	__be32 src4_hostmask; /* ... and the bits filled from the flow hash */
 	__be32 src6[4]; /* outer IPv6 source prefix; last word gets ... */
 	__be32 src6_hostmask; /* ... these bits from the flow hash */
-	__u32 flags; /* CG_GEN_F_* */
+	__u32 flags; /* reserved, 0 */
 };
 
 enum cg_family {

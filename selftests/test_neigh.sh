@@ -12,7 +12,7 @@ fails=0
 pass() { echo "PASS: $1"; }
 fail() { echo "FAIL: $1: $2"; fails=$((fails + 1)); }
 cleanup() {
-	[ -d /sys/fs/bpf/cellgate/$INST ] && nsenter --net=/run/netns/$NS "$CG" -i $INST unload 2>/dev/null
+	[ -d /sys/fs/bpf/cellgate/$INST ] && nsenter --net=/run/netns/$NS "$CG" -i $INST unload >/dev/null 2>&1
 	ip netns del $NS 2>/dev/null
 	rm -f /tmp/$INST.json
 }

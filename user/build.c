@@ -555,7 +555,7 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * over the serving units, so a bucket keeps its stand-in when some other
  * unit fails too, and shares follow capacity weights.
  */
-static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket)
+static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket, int exclude)
 {
 	double best = -1.0;
 	int target = -1;
@@ -565,7 +565,7 @@ static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 buck
 		__u32 h;
 		double x, score;
 
-		if (un->state != CG_UNIT_SERVING)
+		if (un->state != CG_UNIT_SERVING || u == exclude)
 			continue;
 		h = cg_mix32(cg_hash_step(cg_hash_step(t->gen.seed ^ service_id, bucket), u));
 		x = ((double)h + 1.0) / 4294967297.0; /* (0, 1) */
@@ -606,11 +606,12 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 				bk->unit = owner_id;
 				continue;
 			}
-			if (owner->standby < CG_MAX_UNITS &&
+			/* the owner itself may still serve (a partial move): never it */
+			if (owner->standby < CG_MAX_UNITS && owner->standby != owner_id &&
 			    t->units[owner->standby].state == CG_UNIT_SERVING)
 				target = owner->standby;
 			else
-				target = spread_target(t, svc->id, b);
+				target = spread_target(t, svc->id, b, owner_id);
 			if (target < 0) {
 				cg_errors_add(errs,
 					      "services \"%s\": no serving unit left for the buckets of %s",

@@ -50,9 +50,30 @@ static const char *const dp_map_names[CG_DP_NMAPS] = {
 	[CG_DP_PINS6] = "cg_pins6",
 };
 
+bool cg_instance_valid(const char *instance)
+{
+	size_t n = strlen(instance);
+
+	/* a path component of our own: never "..", never hidden, no '/' */
+	if (!n || n > CG_INSTANCE_MAX || instance[0] == '.' || instance[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = instance[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '_' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
 int cg_instance_dir(const char *instance, char *buf, size_t len)
 {
-	int n = snprintf(buf, len, "%s/%s", CG_PIN_ROOT, instance);
+	int n;
+
+	if (!cg_instance_valid(instance))
+		return -EINVAL;
+	n = snprintf(buf, len, "%s/%s", CG_PIN_ROOT, instance);
 
 	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }

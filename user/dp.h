@@ -61,6 +61,10 @@ struct cg_dp {
 	size_t buckets_len, units_len, endpoints_len, maglev_len, svc_index_len, services_len;
 };
 
+#define CG_INSTANCE_MAX 64
+
+/* Instance names: [A-Za-z0-9._-], not starting with '.' or '-'. */
+bool cg_instance_valid(const char *instance);
 int cg_instance_dir(const char *instance, char *buf, size_t len);
 int cg_dp_read_info(struct cg_dp *dp, struct cg_info *info);
 int cg_dp_read_gen(struct cg_dp *dp, struct cg_gen *gen);

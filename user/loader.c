@@ -71,12 +71,10 @@ static int check_bpffs(void)
 
 static int make_instance_dir(const char *instance, char *dir, size_t len)
 {
-	if (!*instance || strchr(instance, '/') || !strcmp(instance, ".") || !strcmp(instance, "..")) {
-		cg_err("invalid instance name \"%s\"\n", instance);
+	if (cg_instance_dir(instance, dir, len)) {
+		cg_err("invalid instance name \"%s\" (letters, digits, '.', '_', '-')\n", instance);
 		return -EINVAL;
 	}
-	if (cg_instance_dir(instance, dir, len))
-		return -ENAMETOOLONG;
 	if (mkdir(CG_PIN_ROOT, 0700) && errno != EEXIST)
 		goto fail;
 	if (mkdir(dir, 0700) && errno != EEXIST)
@@ -267,6 +265,13 @@ int cg_load_steer(const struct cg_load_opts *o)
 		     ifindex, o->dev, o->mode, dir, STEER_LINK, &info);
 	if (err)
 		goto fail;
+	/* the attached program, for bpftool prog show pinned ... */
+	err = pin_fd(bpf_program__fd(info.mode == CG_MODE_NATIVE || info.mode == CG_MODE_GENERIC ?
+					     skel->progs.cg_steer_xdp :
+					     skel->progs.cg_steer_tc),
+		     dir, "steer_prog");
+	if (err)
+		goto fail_detach;
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.cg_info), &zero, &info, BPF_ANY)) {
 		err = -errno;
 		cg_err("cannot write cg_info: %s\n", cg_strerror(err));
@@ -335,6 +340,15 @@ int cg_load_decap(const char *instance, const char *dev, int mode, const struct 
 		     ifindex, dev, mode, dir, DECAP_LINK, &info);
 	if (err)
 		goto fail;
+	err = pin_fd(bpf_program__fd(info.mode == CG_MODE_NATIVE || info.mode == CG_MODE_GENERIC ?
+					     skel->progs.cg_decap_xdp :
+					     skel->progs.cg_decap_tc),
+		     dir, "decap_prog");
+	if (err) {
+		if (info.mode == CG_MODE_CLSACT)
+			detach_clsact(&info);
+		goto fail;
+	}
 	if (bpf_map_update_elem(bpf_map__fd(skel->maps.cg_decap_info), &zero, &info, BPF_ANY)) {
 		err = -errno;
 		if (info.mode == CG_MODE_CLSACT)
@@ -400,8 +414,10 @@ int cg_unload(const char *instance, bool quiet)
 	char dir[CG_DIR_MAX];
 	int err;
 
-	if (cg_instance_dir(instance, dir, sizeof(dir)))
-		return -ENAMETOOLONG;
+	if (cg_instance_dir(instance, dir, sizeof(dir))) {
+		cg_err("invalid instance name \"%s\"\n", instance);
+		return -EINVAL;
+	}
 	if (access(dir, F_OK)) {
 		if (!quiet)
 			cg_err("instance \"%s\" is not loaded (no %s)\n", instance, dir);
@@ -422,8 +438,10 @@ int cg_unload_decap(const char *instance)
 {
 	char dir[CG_DIR_MAX];
 
-	if (cg_instance_dir(instance, dir, sizeof(dir)))
-		return -ENAMETOOLONG;
+	if (cg_instance_dir(instance, dir, sizeof(dir))) {
+		cg_err("invalid instance name \"%s\"\n", instance);
+		return -EINVAL;
+	}
 	if (!pin_exists(dir, "cg_decap_info")) {
 		cg_err("no decap loaded in instance \"%s\"\n", instance);
 		return -ENOENT;

@@ -20,6 +20,7 @@
 #include "dp.h"
 #include "loader.h"
 #include "monitor.h"
+#include "ops.h"
 #include "log.h"
 #include "tables.h"
 
@@ -53,13 +54,6 @@ static const char *key_name(int k)
 	return k == CG_KEY_CLIENT ? "client" : k == CG_KEY_PAYLOAD ? "payload" : "flow";
 }
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (t1.tv_sec - t0->tv_sec) * 1e3 + (t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
 
 static void print_json(json_t *j)
 {
@@ -113,6 +107,29 @@ static int open_live(struct cg_dp **dp, struct cg_tables **t)
 		*dp = NULL;
 	}
 	return err;
+}
+
+/* For commands without options: -h prints usage; anything else is an error. */
+static int no_args(const char *cmd, const char *usage, int argc, char **argv)
+{
+	if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+		printf("usage: cellgate [-i INSTANCE] [-j] %s\n", usage);
+		return 0;
+	}
+	if (argc > 1) {
+		cg_err("%s: unexpected argument \"%s\"\n", cmd, argv[1]);
+		return 2;
+	}
+	return -1;
+}
+
+static void print_done(const char *action, const char *what)
+{
+	if (json_out)
+		print_json(json_pack("{s:s, s:s, s:s}", "instance", instance, "action", action,
+				     "result", what));
+	else
+		printf("instance %s: %s\n", instance, what);
 }
 
 /* ---- load / unload ---- */
@@ -180,19 +197,26 @@ static int do_load(int argc, char **argv)
 	}
 	if (cg_load_steer(&o))
 		return 1;
-	if (!json_out)
-		printf("instance %s: steering loaded on %s; pins in %s/%s\n", instance, o.dev,
-		       CG_PIN_ROOT, instance);
+	{
+		char what[160];
+
+		snprintf(what, sizeof(what), "steering loaded on %s; pins in %s/%s", o.dev,
+			 CG_PIN_ROOT, instance);
+		print_done("load", what);
+	}
 	return 0;
 }
 
 static int do_unload(int argc, char **argv)
 {
-	if (argc > 1) {
-		cg_err("unload: unexpected argument \"%s\"\n", argv[1]);
-		return 2;
-	}
-	return cg_unload(instance, false) ? 1 : 0;
+	int r = no_args("unload", "unload", argc, argv);
+
+	if (r >= 0)
+		return r;
+	if (cg_unload(instance, false))
+		return 1;
+	print_done("unload", "unloaded");
+	return 0;
 }
 
 /* ---- apply / evacuate / restore ---- */
@@ -205,65 +229,118 @@ static void count_units(const struct cg_tables *t, __u32 *serving)
 			serving[t->buckets[b].unit]++;
 }
 
-static __u32 buckets_moved(const struct cg_tables *a, const struct cg_tables *b)
+
+
+static void report_op(const char *what, const struct cg_op_opts *o, const struct cg_op_result *r,
+		      const struct cg_tables *names)
 {
-	__u32 moved = 0, n = a->buckets_used < b->buckets_used ? a->buckets_used : b->buckets_used;
-
-	for (__u32 i = 0; i < n; i++)
-		moved += a->buckets[i].unit != b->buckets[i].unit;
-	return moved;
-}
-
-static void report_publish(const char *what, const struct cg_dp *dp, const struct cg_tables *before,
-			   const struct cg_tables *after, double build_ms)
-{
-	__u32 moved = before->gen.generation ? buckets_moved(before, after) : 0;
-	char hash[20];
-
-	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)after->gen.hash);
 	if (json_out) {
-		json_t *j = json_pack("{s:s, s:s, s:I, s:s, s:i, s:f, s:f, s:f, s:f}", "instance",
-				      instance, "action", what, "generation",
-				      (json_int_t)after->gen.generation, "hash", hash, "buckets_moved",
-				      (int)moved, "build_ms", build_ms, "write_ms", dp->last_write_ms,
-				      "swap_ms", dp->last_swap_ms, "verify_ms", dp->last_verify_ms);
+		json_t *j = json_pack("{s:s, s:s, s:b, s:b, s:I, s:I, s:i, s:i, s:f, s:f, s:f, s:f}",
+				      "instance", instance, "action", what, "dry_run", o->dry_run,
+				      "noop", r->noop, "generation_before", (json_int_t)r->gen_before,
+				      "generation", (json_int_t)r->gen_after, "buckets_moved",
+				      (int)r->moved, "buckets_fenced", (int)r->fenced, "build_ms",
+				      r->build_ms, "write_ms", r->write_ms, "swap_ms", r->swap_ms,
+				      "verify_ms", r->verify_ms);
+		json_t *to = json_object(), *from = json_object();
+
+		for (int u = 0; u < CG_MAX_UNITS; u++) {
+			if (r->moved_to[u])
+				json_object_set_new(to, names->units[u].name, json_integer(r->moved_to[u]));
+			if (r->moved_from[u])
+				json_object_set_new(from, names->units[u].name,
+						    json_integer(r->moved_from[u]));
+		}
+		json_object_set_new(j, "moved_to", to);
+		json_object_set_new(j, "moved_from", from);
 		print_json(j);
 		return;
 	}
-	printf("%s: generation %llu published (hash %s), %u buckets moved\n", what,
-	       (unsigned long long)after->gen.generation, hash, moved);
-	printf("  build %.2f ms, write %.2f ms, swap %.2f ms (visible at its start; returns after the RCU grace period), verify %.2f ms\n",
-	       build_ms, dp->last_write_ms, dp->last_swap_ms, dp->last_verify_ms);
+	if (r->noop) {
+		printf("%s: nothing to change (generation %llu)\n", what,
+		       (unsigned long long)r->gen_before);
+		return;
+	}
+	if (o->dry_run)
+		printf("%s (dry run): would publish generation %llu, %u buckets moved", what,
+		       (unsigned long long)r->gen_before + 1, r->moved);
+	else
+		printf("%s: generation %llu published, %u buckets moved", what,
+		       (unsigned long long)r->gen_after, r->moved);
+	if (r->fenced)
+		printf(", %u fenced", r->fenced);
+	printf("\n");
+	for (int u = 0; u < CG_MAX_UNITS; u++)
+		if (r->moved_from[u] || r->moved_to[u])
+			printf("  %-16s -%u +%u buckets\n", names->units[u].name, r->moved_from[u],
+			       r->moved_to[u]);
+	if (!o->dry_run)
+		printf("  build %.2f ms, write %.2f ms, swap %.2f ms (visible at its start; returns after the RCU grace period), verify %.2f ms\n",
+		       r->build_ms, r->write_ms, r->swap_ms, r->verify_ms);
+}
+
+/* Unit names of the live generation (or of what apply built), for reports. */
+static struct cg_tables *live_names(struct cg_dp *dp)
+{
+	struct cg_tables *t = NULL;
+
+	if (cg_tables_alloc(&t, dp->bucket_slots) || cg_dp_read_active(dp, t)) {
+		cg_tables_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static int parse_u64(const char *opt, const char *s, __u64 *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (errno || *end || !*s) {
+		cg_err("%s: \"%s\" is not a number\n", opt, s);
+		return -1;
+	}
+	return 0;
 }
 
 static int do_apply(int argc, char **argv)
 {
 	static const struct option opts[] = { { "file", required_argument, NULL, 'f' },
+					      { "dry-run", no_argument, NULL, 'n' },
+					      { "expect-generation", required_argument, NULL, 'g' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
 	struct cg_errors errs = {};
 	struct cg_config cfg = {};
-	struct cg_tables *cur = NULL, *t = NULL;
+	struct cg_op_opts o = {};
+	struct cg_op_result r;
+	struct cg_tables *names;
 	struct cg_dp *dp = NULL;
 	const char *file = NULL;
-	struct timespec t0;
-	double build_ms;
 	int c, ret = 1;
 
-	while ((c = getopt_long(argc, argv, "f:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:ng:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			file = optarg;
 			break;
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'g':
+			if (parse_u64("--expect-generation", optarg, &o.expect_generation))
+				return 2;
+			break;
 		case 'h':
-			puts("usage: cellgate [-i INSTANCE] apply -f FILE   (FILE - reads stdin)");
+			puts("usage: cellgate [-i INSTANCE] [-j] apply -f FILE [--dry-run] [--expect-generation N]   (FILE - reads stdin)");
 			return 0;
 		default:
 			return 2;
 		}
 	}
-	if (!file) {
-		cg_err("apply: -f FILE is required\n");
+	if (!file || optind < argc) {
+		cg_err("apply: -f FILE is required (and nothing else)\n");
 		return 2;
 	}
 	if (cg_config_load_file(file, &cfg, &errs)) {
@@ -275,138 +352,186 @@ static int do_apply(int argc, char **argv)
 	}
 	if (cg_dp_open_pinned(instance, &dp))
 		goto out;
-	if (cg_dp_lock(dp)) {
-		cg_err("cannot lock instance \"%s\"\n", instance);
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (cg_tables_alloc(&cur, dp->bucket_slots) || cg_tables_alloc(&t, dp->bucket_slots) ||
-	    cg_dp_read_active(dp, cur)) {
-		cg_err("cannot read the live generation\n");
-		goto out;
-	}
-	if (cg_build_tables(&cfg, cur, dp->info.ifindex, t, &errs)) {
+	if (cg_op_apply(dp, &cfg, &o, &r, &errs)) {
 		print_errors(&errs, file);
 		fprintf(stderr, "cellgate: %s: not applied, generation %llu still serving\n", file,
-			(unsigned long long)cur->gen.generation);
+			(unsigned long long)r.gen_before);
 		goto out;
 	}
-	build_ms = ms_since(&t0);
-	if (cg_publish(dp, t, &errs)) {
-		print_errors(&errs, "publish");
-		goto out;
-	}
-	report_publish("apply", dp, cur, t, build_ms);
+	names = live_names(dp);
+	if (names)
+		report_op("apply", &o, &r, names);
+	cg_tables_free(names);
 	ret = 0;
 out:
 	cg_errors_free(&errs);
 	cg_config_free(&cfg);
-	cg_tables_free(cur);
-	cg_tables_free(t);
 	cg_dp_close(dp);
 	return ret;
 }
 
-static int find_unit_by_name(const struct cg_tables *t, const char *name)
+/* evacuate / drain / restore / fence release: one option table for all. */
+static int do_move(const char *cmd, int argc, char **argv,
+		   int (*op)(struct cg_dp *, const struct cg_op_opts *, struct cg_op_result *,
+			     struct cg_errors *))
 {
-	for (int i = 0; i < CG_MAX_UNITS; i++)
-		if (t->units[i].state != CG_UNIT_UNUSED && !strcmp(t->units[i].name, name))
-			return i;
-	return -1;
-}
-
-static void list_units(const struct cg_tables *t)
-{
-	fprintf(stderr, "cellgate: units:");
-	for (int i = 0; i < CG_MAX_UNITS; i++)
-		if (t->units[i].state != CG_UNIT_UNUSED)
-			fprintf(stderr, " %s", t->units[i].name);
-	fputc('\n', stderr);
-}
-
-/* evacuate / restore: change one unit's state and republish. */
-static int change_unit_state(const char *cmd, int argc, char **argv, int state)
-{
-	struct cg_tables *before = NULL, *t = NULL;
+	static const struct option opts[] = {
+		{ "service", required_argument, NULL, 's' },
+		{ "buckets", required_argument, NULL, 'b' },
+		{ "percent", required_argument, NULL, 'p' },
+		{ "fence", required_argument, NULL, 'F' },
+		{ "fence-action", required_argument, NULL, 'A' },
+		{ "deadline", required_argument, NULL, 'd' },
+		{ "handover", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "expect-generation", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct cg_op_opts o = { .fence_action = CG_FENCE_DROP };
 	struct cg_errors errs = {};
+	struct cg_op_result r;
+	struct cg_tables *names = NULL;
 	struct cg_dp *dp = NULL;
-	struct timespec t0;
-	double build_ms;
-	int id, serving = 0, ret = 1;
+	bool release = !strcmp(cmd, "fence release");
+	int c, ret = 1;
 
-	if (argc != 2 || argv[1][0] == '-') {
-		if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
-			printf("usage: cellgate [-i INSTANCE] %s UNIT\n", cmd);
-			return 0;
+	if (!strcmp(cmd, "restore"))
+		o.deadline_ms = 30000; /* handover: established flows keep their unit for 30 s */
+	while ((c = getopt_long(argc, argv, "s:b:p:F:A:d:fng:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.scope.service = optarg;
+			break;
+		case 'b': {
+			unsigned int a, b;
+			char extra;
+			int n = sscanf(optarg, "%u-%u%c", &a, &b, &extra);
+
+			if (n == 1)
+				b = a;
+			if ((n != 1 && n != 2) || a > b) {
+				cg_err("--buckets: \"%s\" is not a range like 0-4999\n", optarg);
+				return 2;
+			}
+			o.scope.has_range = true;
+			o.scope.first = a;
+			o.scope.last = b;
+			break;
 		}
-		cg_err("usage: cellgate %s UNIT\n", cmd);
+		case 'p': {
+			__u32 v;
+
+			if (parse_u32("--percent", optarg, 1, 100, &v))
+				return 2;
+			o.scope.percent = v;
+			break;
+		}
+		case 'F':
+			if (cg_parse_duration_ms(optarg, &o.fence_ms)) {
+				cg_err("--fence: \"%s\" is not a duration (30s, 500ms, 2m) or until-release\n",
+				       optarg);
+				return 2;
+			}
+			break;
+		case 'A':
+			if (!strcmp(optarg, "drop")) {
+				o.fence_action = CG_FENCE_DROP;
+			} else if (!strcmp(optarg, "reject")) {
+				o.fence_action = CG_FENCE_REJECT;
+			} else {
+				cg_err("--fence-action: \"%s\" is not drop or reject\n", optarg);
+				return 2;
+			}
+			break;
+		case 'd':
+			if (cg_parse_duration_ms(optarg, &o.deadline_ms) ||
+			    o.deadline_ms == CG_FENCE_UNTIL_RELEASE) {
+				cg_err("%s: \"%s\" is not a duration (30s, 500ms, 2m)\n", argv[optind - 1],
+				       optarg);
+				return 2;
+			}
+			break;
+		case 'f':
+			o.force = true;
+			break;
+		case 'n':
+			o.dry_run = true;
+			break;
+		case 'g':
+			if (parse_u64("--expect-generation", optarg, &o.expect_generation))
+				return 2;
+			break;
+		case 'h':
+			if (release)
+				printf("usage: cellgate [-i INSTANCE] [-j] fence release [UNIT]\n");
+			else
+				printf("usage: cellgate [-i INSTANCE] [-j] %s UNIT [--service NAME [--buckets A-B]] [--percent P]\n"
+				       "         [--fence DURATION|until-release [--fence-action drop|reject]]\n"
+				       "         [%s DURATION] [--force] [--dry-run] [--expect-generation N]\n",
+				       cmd, !strcmp(cmd, "restore") ? "--handover" : "--deadline");
+			return 0;
+		default:
+			return 2;
+		}
+	}
+	if (optind < argc)
+		o.scope.unit = argv[optind++];
+	if ((!o.scope.unit && !release) || optind < argc) {
+		cg_err("usage: cellgate %s UNIT [options]; see cellgate %s -h\n", cmd, cmd);
 		return 2;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (open_live(&dp, &t))
+	if (o.scope.has_range && !o.scope.service) {
+		cg_err("%s: --buckets needs --service (bucket numbers belong to one service)\n", cmd);
+		return 2;
+	}
+	if (cg_dp_open_pinned(instance, &dp))
 		return 1;
-	if (cg_dp_lock(dp) || cg_dp_read_active(dp, t)) { /* re-read under the lock */
-		cg_err("cannot lock instance \"%s\"\n", instance);
-		goto out;
-	}
-	if (!t->gen.generation) {
-		cg_err("%s: nothing published yet; run `cellgate apply -f FILE` first\n", cmd);
-		goto out;
-	}
-	id = find_unit_by_name(t, argv[1]);
-	if (id < 0) {
-		cg_err("%s: no unit \"%s\" in generation %llu\n", cmd, argv[1],
-		       (unsigned long long)t->gen.generation);
-		list_units(t);
-		goto out;
-	}
-	if (t->units[id].state == state) {
-		if (!json_out)
-			printf("%s: %s is already %s (generation %llu)\n", cmd, argv[1], state_name(state),
-			       (unsigned long long)t->gen.generation);
-		ret = 0;
-		goto out;
-	}
-	for (int i = 0; i < CG_MAX_UNITS; i++)
-		serving += i != id && t->units[i].state == CG_UNIT_SERVING;
-	if (state == CG_UNIT_EVACUATED && !serving) {
-		cg_err("%s: %s is the last serving unit; refusing to evacuate it (fail static)\n", cmd,
-		       argv[1]);
-		goto out;
-	}
-	if (cg_tables_alloc(&before, dp->bucket_slots))
-		goto out;
-	memcpy(before->buckets, t->buckets, (size_t)t->buckets_used * sizeof(*t->buckets));
-	before->buckets_used = t->buckets_used;
-	before->gen = t->gen;
-	t->units[id].state = state;
-	if (cg_tables_reassign(t, &errs)) {
+	if (op(dp, &o, &r, &errs)) {
 		print_errors(&errs, cmd);
+		if (r.gen_before)
+			fprintf(stderr, "cellgate: %s refused, generation %llu still serving\n", cmd,
+				(unsigned long long)r.gen_before);
 		goto out;
 	}
-	build_ms = ms_since(&t0);
-	if (cg_publish(dp, t, &errs)) {
-		print_errors(&errs, "publish");
-		goto out;
-	}
-	report_publish(cmd, dp, before, t, build_ms);
+	names = live_names(dp);
+	if (names)
+		report_op(cmd, &o, &r, names);
 	ret = 0;
 out:
+	cg_tables_free(names);
 	cg_errors_free(&errs);
-	cg_tables_free(before);
-	cg_tables_free(t);
 	cg_dp_close(dp);
 	return ret;
 }
 
 static int do_evacuate(int argc, char **argv)
 {
-	return change_unit_state("evacuate", argc, argv, CG_UNIT_EVACUATED);
+	return do_move("evacuate", argc, argv, cg_op_evacuate);
+}
+
+static int do_drain(int argc, char **argv)
+{
+	return do_move("drain", argc, argv, cg_op_drain);
 }
 
 static int do_restore(int argc, char **argv)
 {
-	return change_unit_state("restore", argc, argv, CG_UNIT_SERVING);
+	return do_move("restore", argc, argv, cg_op_restore);
+}
+
+static int do_fence(int argc, char **argv)
+{
+	if (argc < 2 || strcmp(argv[1], "release")) {
+		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+			puts("usage: cellgate [-i INSTANCE] [-j] fence release [UNIT]");
+			return 0;
+		}
+		cg_err("usage: cellgate fence release [UNIT]\n");
+		return 2;
+	}
+	return do_move("fence release", argc - 1, argv + 1, cg_op_fence_release);
 }
 
 /* ---- status ---- */
@@ -417,18 +542,17 @@ static int do_status(int argc, char **argv)
 	struct cg_tables *t = NULL;
 	struct cg_dp *dp = NULL;
 	char loaded[32], published[32], hash[20];
+	int r = no_args("status", "status", argc, argv);
 
-	if (argc > 1) {
-		cg_err("status: unexpected argument \"%s\"\n", argv[1]);
-		return 2;
-	}
+	if (r >= 0)
+		return r;
 	if (open_live(&dp, &t))
 		return 1;
 	count_units(t, served);
 	memset(owned, 0, sizeof(owned));
 	for (__u32 b = 0; b < t->buckets_used; b++)
-		if (t->buckets[b].owner < CG_MAX_UNITS)
-			owned[t->buckets[b].owner]++;
+		if ((t->buckets[b].owner & CG_OWNER_MASK) < CG_MAX_UNITS)
+			owned[t->buckets[b].owner & CG_OWNER_MASK]++;
 	fmt_time(dp->info.loaded_ns, loaded, sizeof(loaded));
 	fmt_time(t->gen.published_ns, published, sizeof(published));
 	snprintf(hash, sizeof(hash), "%016llx", (unsigned long long)t->gen.hash);
@@ -562,10 +686,10 @@ static void counters_row(const char *name, const char *extra, const struct cg_co
 	       (unsigned long long)c->fenced);
 }
 
-static void counters_header(const char *what)
+static void counters_header(const char *what, const char *col)
 {
-	printf("%-28s %-10s %12s %14s %10s %10s %8s\n", what, "STATE", "PACKETS", "BYTES",
-	       "NEW_FLOWS", "RESTEERED", "FENCED");
+	printf("%-28s %-10s %12s %14s %10s %10s %8s\n", what, col, "PACKETS", "BYTES", "NEW_FLOWS",
+	       "RESTEERED", "FENCED");
 }
 
 static int do_stats(int argc, char **argv)
@@ -575,11 +699,10 @@ static int do_stats(int argc, char **argv)
 	struct cg_counters c;
 	struct cg_reason_count rc;
 	json_t *j = NULL, *units = NULL, *svcs = NULL, *eps = NULL, *reasons = NULL;
+	int r = no_args("stats", "stats", argc, argv);
 
-	if (argc > 1) {
-		cg_err("stats: unexpected argument \"%s\"\n", argv[1]);
-		return 2;
-	}
+	if (r >= 0)
+		return r;
 	if (open_live(&dp, &t))
 		return 1;
 	if (json_out) {
@@ -592,7 +715,7 @@ static int do_stats(int argc, char **argv)
 		json_object_set_new(j, "generation", json_integer(t->gen.generation));
 	} else {
 		printf("instance %s, generation %llu\n\n", instance, (unsigned long long)t->gen.generation);
-		counters_header("UNIT");
+		counters_header("UNIT", "STATE");
 	}
 	for (int i = 0; i < CG_MAX_UNITS; i++) {
 		const struct cg_unit *u = &t->units[i];
@@ -612,7 +735,7 @@ static int do_stats(int argc, char **argv)
 	}
 	if (!json_out) {
 		printf("\n");
-		counters_header("SERVICE");
+		counters_header("SERVICE", "KIND");
 	}
 	for (int i = 0; i < t->n_services; i++) {
 		const struct cg_service *s = &t->services[i];
@@ -630,7 +753,7 @@ static int do_stats(int argc, char **argv)
 	}
 	if (!json_out) {
 		printf("\n");
-		counters_header("ENDPOINT");
+		counters_header("ENDPOINT", "");
 	}
 	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
 		const struct cg_endpoint *ep = &t->endpoints[i];
@@ -653,15 +776,15 @@ static int do_stats(int argc, char **argv)
 	}
 	if (!json_out)
 		printf("\n%-28s %12s %14s\n", "REASON", "PACKETS", "BYTES");
-	for (int r = 0; r < CG_R_MAX; r++) {
-		if (percpu_sum(dp->fd[CG_DP_REASONS], r, sizeof(rc), (__u64 *)&rc))
+	for (int rs = 0; rs < CG_R_MAX; rs++) {
+		if (percpu_sum(dp->fd[CG_DP_REASONS], rs, sizeof(rc), (__u64 *)&rc))
 			continue;
 		if (json_out)
-			json_object_set_new(reasons, reason_names[r],
+			json_object_set_new(reasons, reason_names[rs],
 					    json_pack("{s:I, s:I}", "packets", (json_int_t)rc.packets,
 						      "bytes", (json_int_t)rc.bytes));
 		else if (rc.packets)
-			printf("%-28s %12llu %14llu\n", reason_names[r], (unsigned long long)rc.packets,
+			printf("%-28s %12llu %14llu\n", reason_names[rs], (unsigned long long)rc.packets,
 			       (unsigned long long)rc.bytes);
 	}
 	if (json_out) {
@@ -700,6 +823,21 @@ static int decap_stats(void)
 	int fd;
 
 	cg_instance_dir(instance, dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/cg_decap_info", dir);
+	fd = bpf_obj_get(path);
+	if (fd >= 0) {
+		struct cg_info info = {};
+		__u32 zero = 0;
+
+		if (!bpf_map_lookup_elem(fd, &zero, &info) && info.layout != CG_LAYOUT_VERSION) {
+			close(fd);
+			json_decref(j);
+			cg_err("decap of \"%s\" was loaded with map layout %u, this cellgate uses %u; unload and load again\n",
+			       instance, info.layout, CG_LAYOUT_VERSION);
+			return 1;
+		}
+		close(fd);
+	}
 	snprintf(path, sizeof(path), "%s/cg_decap_reasons", dir);
 	fd = bpf_obj_get(path);
 	if (fd < 0) {
@@ -739,14 +877,28 @@ static int do_decap(int argc, char **argv)
 	const char *dev = NULL;
 	int c, n = 0, mode = CG_MODE_NATIVE;
 
-	if (argc < 2) {
-		cg_err("usage: cellgate decap load|unload|stats ...\n");
-		return 2;
+	if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		fprintf(argc < 2 ? stderr : stdout,
+			"usage: cellgate [-i INSTANCE] [-j] decap load --dev IFACE --addr ADDR [--addr ADDR...] [--mode native|generic|tc]\n"
+			"       cellgate [-i INSTANCE] [-j] decap unload\n"
+			"       cellgate [-i INSTANCE] [-j] decap stats\n");
+		return argc < 2 ? 2 : 0;
 	}
-	if (!strcmp(argv[1], "unload"))
-		return cg_unload_decap(instance) ? 1 : 0;
-	if (!strcmp(argv[1], "stats"))
-		return decap_stats();
+	if (!strcmp(argv[1], "unload")) {
+		int r = no_args("decap unload", "decap unload", argc - 1, argv + 1);
+
+		if (r >= 0)
+			return r;
+		if (cg_unload_decap(instance))
+			return 1;
+		print_done("decap unload", "decap unloaded");
+		return 0;
+	}
+	if (!strcmp(argv[1], "stats")) {
+		int r = no_args("decap stats", "decap stats", argc - 1, argv + 1);
+
+		return r >= 0 ? r : decap_stats();
+	}
 	if (strcmp(argv[1], "load")) {
 		cg_err("decap: unknown command \"%s\" (load, unload, stats)\n", argv[1]);
 		return 2;
@@ -789,9 +941,13 @@ static int do_decap(int argc, char **argv)
 	}
 	if (cg_load_decap(instance, dev, mode, addrs, n))
 		return 1;
-	if (!json_out)
-		printf("instance %s: decap loaded on %s for %d address%s\n", instance, dev, n,
-		       n == 1 ? "" : "es");
+	{
+		char what[128];
+
+		snprintf(what, sizeof(what), "decap loaded on %s for %d address%s", dev, n,
+			 n == 1 ? "" : "es");
+		print_done("decap load", what);
+	}
 	return 0;
 }
 
@@ -833,8 +989,10 @@ static const struct cmd cmds[] = {
 	{ "load", do_load, "load --dev IFACE [--mode native|generic|tc] [--buckets N] [--flows N]" },
 	{ "unload", do_unload, "unload                 detach and remove every pin of the instance" },
 	{ "apply", do_apply, "apply -f FILE          validate, build and publish a configuration" },
-	{ "evacuate", do_evacuate, "evacuate UNIT          move the unit's buckets to survivors" },
-	{ "restore", do_restore, "restore UNIT           give the unit its buckets back" },
+	{ "evacuate", do_evacuate, "evacuate UNIT [--service S [--buckets A-B]] [--percent P] [--fence D]" },
+	{ "drain", do_drain, "drain UNIT [scope] [--deadline D]   no new flows; established ones stay" },
+	{ "restore", do_restore, "restore UNIT [scope] [--handover D]  give the unit its buckets back" },
+	{ "fence", do_fence, "fence release [UNIT]   end fences now" },
 	{ "status", do_status, "status                 generation, units, services" },
 	{ "stats", do_stats, "stats                  per-unit, service, endpoint and reason counters" },
 	{ "monitor", do_monitor, "monitor [--once]       keep next-hop MACs in step with the neighbour table" },
@@ -892,8 +1050,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (strlen(instance) > 64 || strchr(instance, '/')) {
-		cg_err("invalid instance name \"%s\"\n", instance);
+	if (!cg_instance_valid(instance)) {
+		cg_err("invalid instance name \"%s\": up to %d of [A-Za-z0-9._-], not starting with '.' or '-'\n",
+		       instance, CG_INSTANCE_MAX);
 		return 2;
 	}
 	cg_log_setup_libbpf();
@@ -902,7 +1061,7 @@ int main(int argc, char **argv)
 			continue;
 		argc -= optind;
 		argv += optind;
-		optind = 1; /* reset getopt for the subcommand */
+		optind = 0; /* glibc: 0 fully resets getopt (1 keeps its permutation state) */
 		return cmd->fn(argc, argv);
 	}
 	cg_err("unknown command \"%s\"; see cellgate --help\n", argv[optind]);

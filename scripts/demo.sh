@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#
+# scripts/demo.sh BUILD_DIR: what `make demo` shows a newcomer. Builds the
+# test bed (scripts/testbed.sh: a client, a gateway, three units dc-a/dc-b/
+# dc-c in network namespaces), loads the steering and decap programs,
+# applies a configuration, runs live traffic, evacuates dc-b while traffic
+# flows (and measures the time from the command to the last packet dc-b
+# served), restores it, and removes everything again, pass or fail.
+# All traffic stays inside the namespaces (198.18.0.0/15, 2001:db8::/32).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-$root/build}
+
+if [[ -t 1 ]]; then
+	B=$'\e[1m' D=$'\e[2m' G=$'\e[32m' R=$'\e[31m' N=$'\e[0m'
+else
+	B='' D='' G='' R='' N=''
+fi
+heading() { printf '\n%s== %s ==%s\n' "$B" "$*" "$N"; }
+say() { printf '%s\n' "$*"; }
+die() {
+	printf '%sdemo: %s%s\n' "$R" "$*" "$N" >&2
+	exit 1
+}
+
+[[ $(id -u) -eq 0 ]] || die "must run as root (network namespaces and BPF); try: sudo make demo"
+[[ -x $build/cellgate ]] || die "$build/cellgate is not built; run make"
+for t in cg-echo cg-flows; do
+	[[ -x $build/tools/$t ]] || die "$build/tools/$t is not built; run make"
+done
+for c in jq nsenter ip; do
+	command -v "$c" >/dev/null || die "$c is missing; run scripts/install-deps.sh"
+done
+
+# shellcheck source-path=SCRIPTDIR source=testbed.sh
+. "$root/scripts/testbed.sh"
+tb_init "$build" cgd
+on_exit() {
+	local rc=$?
+
+	tb_teardown
+	[[ $rc -eq 0 ]] || printf "%sdemo failed (exit %d); test bed removed%s\n" "$R" "$rc" "$N" >&2
+}
+trap on_exit EXIT
+
+# cg ROLE ARGS...: show the cellgate command, then run it in ROLE's namespace
+cg() {
+	local role=$1
+
+	shift
+	printf '%s$ cellgate -i %s %s%s\n' "$D" "$(tb_inst "$role")" "$*" "$N"
+	tb_cg "$role" "$@"
+}
+
+unanswered=0
+# traffic LABEL CG-FLOWS-ARGS...: run cg-flows from the client, print a line per unit
+# (and remember when a request went unanswered: the demo then fails at the end)
+traffic() {
+	local label=$1 sum
+
+	shift
+	sum=$TB_TMP/${label//\//-}.sum
+	tb_flows --max-ms 10000 "$@" >"$sum"
+	jq -r --arg l "$label" --argjson f "$(jq .flows "$sum")" '
+		"\($l): \(.flows) \(.proto) flows to \(.dst), \(.answered)/\(.sent) requests answered" +
+		" in \(.elapsed_ms | floor) ms" +
+		(if .rtt_us then ", rtt p50 \(.rtt_us.p50) us" else "" end),
+		(.flows_by_unit | to_entries[] |
+		 "    \(.key): \(.value) flows (\(.value * 1000 / $f | floor / 10) %)")' "$sum"
+	if ! jq -e '.lost == 0 and .unsent == 0' "$sum" >/dev/null; then
+		say "${R}    some requests were not answered${N}"
+		unanswered=1
+	fi
+}
+
+heading "1. Test bed (network namespaces, names unique to this run: $TB_ID-*)"
+tb_setup
+tb_start_echo "${TB_UNITS[@]}"
+row() { printf '  %-8s %-18s %-26s %s\n' "$@"; }
+row ROLE NAMESPACE ADDRESSES "VETH (this side -> peer)"
+row client "$(tb_ns cl)" "198.18.0.1 2001:db8::1" "cl-gw -> gateway gw-cl"
+row gateway "$(tb_ns gw)" "198.18.0.254 2001:db8::fe" "gw-cl (steering program)"
+for u in "${TB_UNITS[@]}"; do
+	row "$u" "$(tb_ns "$u")" "$(tb_unit_addr4 "$u") $(tb_unit_addr6 "$u")" \
+		"$(tb_unit_dev "$u") -> gateway $(tb_gw_dev "$u"), mac $(tb_unit_mac "$u")"
+done
+say "  Every unit has the VIPs $TB_VIP4 and $TB_VIP6 on lo and runs cg-echo on"
+say "  UDP $TB_UDP_PORT and TCP $TB_TCP_PORT (it answers \"UNIT HOST request\"); replies go back"
+say "  through the gateway's kernel routing, not through the steering program."
+
+heading "2. Load the programs"
+say "Decap on each unit's veth (strips the IPIP/IPv6 tunnel header the gateway adds):"
+for u in "${TB_UNITS[@]}"; do
+	cg "$u" decap load --dev "$(tb_unit_dev "$u")" --mode native \
+		--addr "$(tb_unit_addr4 "$u")" --addr "$(tb_unit_addr6 "$u")"
+	TB_LOADED+=("decap:$u")
+done
+say "Steering on the gateway's client-facing veth:"
+cg gw load --dev gw-cl --mode native
+TB_LOADED+=("steer:gw")
+
+heading "3. Apply a configuration: UDP $TB_UDP_PORT, TCP $TB_TCP_PORT on both VIPs, 34/33/33"
+tb_write_config "$TB_TMP/cellgate.json" 34 33 33
+jq -r '.services[] | "  service \(.name): \(.proto) \(.vip):\(.port) \(.kind) " +
+	(.ratios | to_entries | map("\(.key)=\(.value)%") | join(" "))' "$TB_TMP/cellgate.json"
+cg gw apply -f "$TB_TMP/cellgate.json"
+cg gw status
+
+heading "4. Live traffic from the client"
+traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2
+traffic "UDP/IPv6" --dst "[$TB_VIP6]:$TB_UDP_PORT" --flows 1000 --packets 2
+traffic "TCP/IPv4" --dst "$TB_VIP4:$TB_TCP_PORT" --proto tcp --flows 300 --packets 3
+say
+cg gw stats
+
+heading "5. Evacuate dc-b while 200 UDP flows send a request every 5 ms each"
+tb_flows_bg "$TB_TMP/live.sum" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 200 --packets 500 \
+	--interval-ms 5 --max-ms 30000
+live=$TB_BG_PID
+sleep 1
+t0=$(date +%s%N)
+cg gw evacuate dc-b
+t1=$(date +%s%N)
+wait "$live"
+jq -r '"live traffic: \(.answered)/\(.sent) requests answered, \(.lost) lost; " +
+	"\(.flows_moved) flows moved to another unit"' "$TB_TMP/live.sum"
+jq -e '.lost == 0 and .unsent == 0' "$TB_TMP/live.sum" >/dev/null || unanswered=1
+last_b=$(jq -r '.last_sent_ns_by_unit["dc-b"] // 0' "$TB_TMP/live.sum")
+say "the evacuate command took $(((t1 - t0) / 1000000)) ms"
+if [[ $last_b -gt 0 ]]; then
+	gap=$(((last_b - t0) / 1000))
+	if [[ $gap -ge 0 ]]; then
+		say "${B}command to last packet on dc-b: $((gap / 1000)).$(printf '%03d' $((gap % 1000))) ms${N}" \
+			"(the last request dc-b answered was sent that long after the command started)"
+	else
+		say "${B}dc-b answered nothing sent after the command started${N}" \
+			"(its last request was sent $((-gap)) us before)"
+	fi
+fi
+say
+traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2
+say
+cg gw status
+cg gw stats
+
+heading "6. Restore dc-b"
+cg gw restore dc-b
+traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2
+say
+cg gw stats
+
+heading "7. Tear down"
+tb_teardown
+if [[ $unanswered -ne 0 ]]; then
+	die "some requests went unanswered (see above): the dataplane or the test bed is broken"
+fi
+say "${G}namespaces, links and pins of $TB_ID removed; demo done.${N}"
