@@ -192,6 +192,10 @@ enum cg_unit_state {
 	CG_UNIT_EVACUATED = 3, /* never used */
 };
 
+/* Set when an operator (not the agent) evacuated or drained the unit: the
+ * agent never restores such a unit; only a manual restore clears it. */
+#define CG_UNIT_F_MANUAL (1u << 0)
+
 enum cg_unit_role {
 	CG_ROLE_NORMAL = 0,
 	CG_ROLE_CENTRAL = 1,
@@ -203,7 +207,7 @@ struct cg_unit {
 	__u8 role; /* enum cg_unit_role */
 	__u16 standby; /* unit taking over when this one is evacuated */
 	__u16 n_endpoints;
-	__u16 pad;
+	__u16 flags; /* CG_UNIT_F_* (userspace only) */
 	__u32 weight; /* capacity weight for spreading evacuated buckets */
 	__u32 pad2;
 	/*

@@ -162,6 +162,15 @@ void cg_audit(const char *instance, const char *action, const struct cg_op_opts 
 		json_object_set_new(j, "publish_ms", json_real(r->write_ms + r->swap_ms));
 	}
 	json_object_set_new(j, "duration_ms", json_real(duration_ms));
+	if (o && o->automatic)
+		json_object_set_new(j, "automatic", json_true());
+	if (o && o->audit_extra) {
+		json_t *extra = json_loads(o->audit_extra, 0, NULL);
+
+		if (json_is_object(extra))
+			json_object_update(j, extra);
+		json_decref(extra);
+	}
 	if (errs && errs->n) {
 		json_object_set_new(j, "result", json_string("refused"));
 		json_object_set_new(j, "error", json_string(errs->msgs[0]));
@@ -436,6 +445,8 @@ static int change_evacuate(struct cg_tables *t, const struct cg_tables *before,
 		return -1;
 	t->units[unit].state = CG_UNIT_EVACUATED;
 	t->units[unit].hold_until_ns = 0;
+	if (!o->automatic)
+		t->units[unit].flags |= CG_UNIT_F_MANUAL;
 	return 0;
 }
 
@@ -459,6 +470,8 @@ static int change_drain(struct cg_tables *t, const struct cg_tables *before,
 	if (central_guard(t, unit, o, errs))
 		return -1;
 	t->units[unit].state = CG_UNIT_DRAINING;
+	if (!o->automatic)
+		t->units[unit].flags |= CG_UNIT_F_MANUAL;
 	return 0;
 }
 
@@ -469,9 +482,16 @@ static int change_restore(struct cg_tables *t, const struct cg_tables *before,
 
 	if (unit < 0)
 		return -1;
+	if (o->automatic && (t->units[unit].flags & CG_UNIT_F_MANUAL)) {
+		cg_errors_add(errs, "%s was taken out by an operator; only a manual restore brings it back",
+			      o->scope.unit);
+		return -1;
+	}
 	if (whole_unit(&o->scope)) {
 		t->units[unit].state = CG_UNIT_SERVING;
 		t->units[unit].hold_until_ns = 0;
+		if (!o->automatic)
+			t->units[unit].flags &= ~CG_UNIT_F_MANUAL;
 	}
 	if (for_scope(t, &o->scope, unit, errs, mark_home, NULL) || cg_tables_reassign(t, errs))
 		return -1;

@@ -39,6 +39,9 @@ struct cg_op_opts {
 	__u64 expect_generation; /* refuse unless this is the live generation; 0 = any */
 	bool dry_run; /* build and report, do not publish */
 	const char *who; /* for the audit log; NULL = the calling user */
+	bool automatic; /* the agent acting: leaves CG_UNIT_F_MANUAL alone and cannot
+			 * restore a unit an operator took out */
+	const char *audit_extra; /* JSON object merged into the audit record, or NULL */
 };
 
 struct cg_op_result {
