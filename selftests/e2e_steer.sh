@@ -23,58 +23,9 @@ set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-${CG_BUILD_DIR:-$root/build}}
 T=e2e_steer
-failed=0
+. "$root/selftests/lib/e2e.sh"
+e2e_require "$build"
 
-pass() { echo "PASS: $T.$1"; }
-fail() {
-	echo "FAIL: $T.$1: $2"
-	failed=1
-}
-skip() { echo "SKIP: $T${1:+.$1}: $2"; }
-# numeric tests that are simply false (not an error) when a value is missing
-isnum() { [[ $1 =~ ^-?[0-9]+$ ]]; }
-ge() { isnum "$1" && isnum "$2" && (( $1 >= $2 )); }
-gt() { isnum "$1" && isnum "$2" && (( $1 > $2 )); }
-eq() { isnum "$1" && isnum "$2" && (( $1 == $2 )); }
-lt() { isnum "$1" && isnum "$2" && (( $1 < $2 )); }
-
-# check NAME DETAIL CMD... [--and CMD...]...: PASS if every command
-# succeeds, else FAIL with DETAIL
-check() {
-	local name=$1 detail=$2 ok=1 a
-	local -a cmd=()
-
-	shift 2
-	for a in "$@" --and; do
-		if [[ $a == --and ]]; then
-			"${cmd[@]}" || ok=0
-			cmd=()
-		else
-			cmd+=("$a")
-		fi
-	done
-	if [[ $ok == 1 ]]; then pass "$name"; else fail "$name" "$detail"; fi
-}
-
-if [[ $(id -u) -ne 0 ]]; then
-	skip "" "needs root (network namespaces, BPF)"
-	exit 0
-fi
-if [[ ! -x $build/cellgate ]]; then
-	skip "" "$build/cellgate is not built"
-	exit 0
-fi
-for t in cg-echo cg-flows; do
-	if [[ ! -x $build/tools/$t ]]; then
-		echo "FAIL: $T: $build/tools/$t is not built (make all builds it)"
-		exit 1
-	fi
-done
-for c in jq nsenter ip; do
-	command -v "$c" >/dev/null || { skip "" "$c is not installed (scripts/install-deps.sh)"; exit 0; }
-done
-
-# shellcheck source-path=SCRIPTDIR/.. source=scripts/testbed.sh
 . "$root/scripts/testbed.sh"
 tb_init "$build" cge
 out=$TB_TMP # every command's output, for the FAIL details
@@ -102,7 +53,6 @@ flows() {
 }
 
 # j FILE FILTER: one value from a JSON file
-j() { jq -r "$2" "$1"; }
 
 # brief FILE: the telling part of a cg-flows summary, for FAIL lines
 brief() {
@@ -111,7 +61,6 @@ brief() {
 }
 
 # jt FILE FILTER: true if FILTER holds for the JSON in FILE
-jt() { jq -e "$2" "$1" >/dev/null 2>&1; }
 
 # stats SNAP: `cellgate -j stats` of the gateway into $out/SNAP.stats
 stats() {
