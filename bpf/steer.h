@@ -115,7 +115,7 @@ static __always_inline const struct cg_endpoint *cg_endpoint_get(__u32 bank, __u
 
 static __always_inline const struct cg_maglev_slot *cg_slot_get(__u32 bank, __u32 unit, __u32 hash)
 {
-	__u32 key = (bank * CG_MAX_UNITS + unit) * CG_MAGLEV_SIZE + cg_hash_slot(hash) % CG_MAGLEV_SIZE;
+	__u32 key = (bank * CG_MAX_UNITS + unit) * CG_MAGLEV_SIZE + cg_slot_of(hash, CG_MAGLEV_SIZE);
 
 	if (unit >= CG_MAX_UNITS)
 		return NULL;
@@ -436,15 +436,18 @@ __noinline int cg_choose(struct cg_decision *d)
 
 	if (svc->kind == CG_KIND_CORE) {
 		const struct cg_bucket *b;
-		__u64 key = d->hash;
+		__u32 bucket, h = d->hash;
 
 		if ((svc->flags & CG_SVC_F_PINS) && cg_pinned_unit(d, svc->id, &unit))
 			goto chosen;
-		if (svc->key_source == CG_KEY_CLIENT) {
-			key = cg_hash_addr(g->seed, v6, d->saddr);
-		} else if (svc->key_source == CG_KEY_PAYLOAD) {
+		if (!svc->modulo)
+			return CG_R_NO_UNIT;
+		if (svc->key_source == CG_KEY_CLIENT)
+			h = cg_hash_addr(g->seed, v6, d->saddr);
+		bucket = cg_bucket_of_hash(h, svc->modulo);
+		if (svc->key_source == CG_KEY_PAYLOAD) {
 			if (d->has_key) {
-				key = d->key;
+				bucket = cg_bucket_of_key(d->key, svc->modulo);
 			} else if (svc->key_missing == CG_MISSING_REJECT) {
 				return CG_R_KEY_REJECT;
 			} else if (svc->key_missing == CG_MISSING_CENTRAL) {
@@ -452,9 +455,7 @@ __noinline int cg_choose(struct cg_decision *d)
 				goto chosen;
 			}
 		}
-		if (!svc->modulo)
-			return CG_R_NO_UNIT;
-		idx = d->bank * g->bucket_slots + svc->bucket_base + (__u32)(key % svc->modulo);
+		idx = d->bank * g->bucket_slots + svc->bucket_base + bucket;
 		b = bpf_map_lookup_elem(&cg_buckets, &idx);
 		if (!b)
 			return CG_R_NO_UNIT;

@@ -9,7 +9,7 @@
  * (unit from the config's rules, outer source from the encap prefixes and
  * cg_hash_flow, MACs and addresses from the endpoint), with one exception:
  * within a unit of several endpoints the endpoint is read from the
- * published Maglev table at slot cg_hash_slot(h) % CG_MAGLEV_SIZE.
+ * published Maglev table at slot cg_slot_of(h, CG_MAGLEV_SIZE).
  *
  * Each run starts with an empty flow table, then the row's setup packets,
  * then the packet under test, so rows do not depend on each other.
@@ -1332,6 +1332,7 @@ static int oracle_unit(const struct ctx *c, const struct cg_cfg_service *svc,
 		       const struct pkt_spec *s, enum hash_kind hk, __u32 h)
 {
 	__u64 key = h;
+	bool numeric = false;
 
 	if (svc->kind != CG_KIND_CORE)
 		return svc->kind == CG_KIND_SHARED ? c->cfg->local_unit : c->cfg->central_unit;
@@ -1353,9 +1354,11 @@ static int oracle_unit(const struct ctx *c, const struct cg_cfg_service *svc,
 			key = 0;
 			for (int i = 0; i < svc->key_size; i++)
 				key = key << 8 | p[svc->key_offset + i];
+			numeric = true;
 		}
 	}
-	key %= svc->modulo;
+	/* numeric keys: key % modulo; hashes: the division-free reduction */
+	key = numeric ? cg_bucket_of_key(key, svc->modulo) : cg_bucket_of_hash(key, svc->modulo);
 	for (int i = 0; i < svc->n_rules; i++)
 		if (key >= svc->rules[i].first && key <= svc->rules[i].last)
 			return svc->rules[i].unit;
@@ -1479,7 +1482,7 @@ static void check_forward(const struct ctx *c, const struct tcase *tc, const str
 			why_set(w, "builder bug: unit %s not in the tables", unit_name);
 			return;
 		}
-		sl = &c->t->maglev[(size_t)uid * CG_MAGLEV_SIZE + cg_hash_slot(h) % CG_MAGLEV_SIZE];
+		sl = &c->t->maglev[(size_t)uid * CG_MAGLEV_SIZE + cg_slot_of(h, CG_MAGLEV_SIZE)];
 		epid = tc->prev_endpoint ? sl->prev_endpoint : sl->endpoint;
 		if (epid >= CG_MAX_ENDPOINTS || c->t->endpoints[epid].unit != uid) {
 			why_set(w, "builder bug: Maglev slot of %s names endpoint %d", unit_name,
