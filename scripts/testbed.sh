@@ -248,6 +248,15 @@ tb_load_decap() {
 	done
 }
 
+# tb_client_xdp: an XDP program on the client's veth (the decap program,
+# which passes everything else), so frames the gateway sends back with
+# XDP_TX (fence rejects: TCP RST, ICMP unreachable) are delivered: veth
+# drops XDP_TX into a peer that has no XDP program of its own.
+tb_client_xdp() {
+	TB_LOADED+=("decap:cl")
+	tb_cg cl decap load --dev cl-gw --addr 198.18.0.1 --mode native >/dev/null
+}
+
 # tb_load_gateway [MODE [LOAD OPTIONS...]]: the steering program on gw-cl
 tb_load_gateway() {
 	local mode=${1:-native}
