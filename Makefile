@@ -29,7 +29,7 @@ LDLIBS += $(PKG_LIBS) -lm
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH) \
 	-I/usr/include/$(ARCH)-linux-gnu -Iheaders -Ibpf
 
-BPF_PROGS := steer decap baseline
+BPF_PROGS := steer decap baseline bench_traffic
 BPF_OBJS := $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(BPF_PROGS))
 SKELS := $(patsubst %,$(OUTPUT)/include/%.skel.h,$(BPF_PROGS))
 BPF_HDRS := $(wildcard bpf/*.h) $(wildcard headers/*.h)
@@ -52,7 +52,7 @@ BENCH_BINS := $(patsubst selftests/%.c,$(OUTPUT)/selftests/%,$(BENCH_SRCS))
 .SECONDARY: $(BPF_OBJS) $(TESTLIB_OBJS) $(LIB_OBJS)
 .PHONY: all deps test demo bench chaos clean install help
 
-all: $(OUTPUT)/cellgate $(TEST_BINS) $(TOOL_BINS) $(BENCH_BINS)
+all: $(SKELS) $(OUTPUT)/cellgate $(TEST_BINS) $(TOOL_BINS) $(BENCH_BINS)
 
 help:
 	@echo 'make            build the CLI (build/cellgate), tests and tools'

@@ -15,6 +15,41 @@
 /* Enough linear data for headers and the deepest payload key. */
 #define CG_TC_PULL (CG_MAX_KEY_OFFSET + 256)
 
+enum cg_next {
+	CG_NEXT_PASS, /* leave the packet alone (counted) */
+	CG_NEXT_DROP, /* drop it (counted) */
+	CG_NEXT_REJECT, /* answer a fenced new flow (counted); r is filled */
+	CG_NEXT_ENCAP, /* encapsulate toward *ep (counted once sent) */
+};
+
+/*
+ * What both programs do before they touch the packet: parse, decide,
+ * count anything that is not forwarded, and find the endpoint.
+ */
+static __always_inline enum cg_next cg_steer_begin(void *data, void *data_end, __u32 len,
+						   struct cg_pkt *p, struct cg_decision *d,
+						   struct cg_reject *r, const struct cg_endpoint **ep)
+{
+	int reason;
+
+	reason = cg_parse(data, data_end, len, p);
+	if (!reason)
+		reason = cg_decide(p, d);
+	if (reason == CG_R_FENCED) {
+		cg_count_fenced(d, p->frame_len);
+		if (d->fence_action != CG_FENCE_REJECT || cg_reject_save(p, r))
+			return CG_NEXT_DROP;
+		return CG_NEXT_REJECT;
+	}
+	*ep = reason == CG_R_FORWARDED ? cg_chosen_endpoint(d) : NULL;
+	if (!*ep) {
+		reason = reason == CG_R_FORWARDED ? CG_R_NO_ENDPOINT : reason;
+		cg_count_reason(reason, p->frame_len);
+		return cg_reason_drops(reason) ? CG_NEXT_DROP : CG_NEXT_PASS;
+	}
+	return CG_NEXT_ENCAP;
+}
+
 /*
  * The replies are global functions: the verifier checks them once, on
  * their own, instead of once per path that reaches a fence.
@@ -72,29 +107,25 @@ int cg_steer_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	const struct cg_endpoint *ep;
+	const struct cg_endpoint *ep = NULL;
 	struct cg_decision d = {};
+	struct cg_reject r = {};
 	struct cg_pkt p = {};
 	__u32 outer;
-	int reason;
+	int ret;
 
-	reason = cg_parse(data, data_end, data_end - data, &p);
-	if (!reason)
-		reason = cg_decide(&p, &d);
-	if (reason == CG_R_FENCED) {
-		struct cg_reject r = {};
-
-		cg_count_fenced(&d, p.frame_len);
-		if (d.fence_action != CG_FENCE_REJECT || cg_reject_save(&p, &r))
-			return XDP_DROP;
+	switch (cg_steer_begin(data, data_end, data_end - data, &p, &d, &r, &ep)) {
+	case CG_NEXT_PASS:
+		return XDP_PASS;
+	case CG_NEXT_DROP:
+		return XDP_DROP;
+	case CG_NEXT_REJECT:
 		return cg_xdp_reject(ctx, &r);
+	case CG_NEXT_ENCAP:
+		break;
 	}
-	ep = reason == CG_R_FORWARDED ? cg_chosen_endpoint(&d) : NULL;
-	if (!ep) {
-		reason = reason == CG_R_FORWARDED ? CG_R_NO_ENDPOINT : reason;
-		cg_count_reason(reason, p.frame_len);
-		return cg_reason_drops(reason) ? XDP_DROP : XDP_PASS;
-	}
+	if (!ep)
+		return XDP_PASS;
 
 	outer = cg_outer_len(ep);
 	if (ep->mtu && p.l3_len + outer > ep->mtu) {
@@ -122,8 +153,8 @@ int cg_steer_xdp(struct xdp_md *ctx)
 		cg_count_forward(&d, p.frame_len);
 		return XDP_TX;
 	}
-	reason = bpf_redirect_map(&cg_tx_ports, ep->ifindex, XDP_ABORTED);
-	if (reason != XDP_REDIRECT) {
+	ret = bpf_redirect_map(&cg_tx_ports, ep->ifindex, XDP_ABORTED);
+	if (ret != XDP_REDIRECT) {
 		/* egress port missing from cg_tx_ports: a publisher bug, never silent */
 		cg_count_reason(CG_R_NO_ENDPOINT, p.frame_len);
 		return XDP_DROP;
@@ -135,35 +166,30 @@ int cg_steer_xdp(struct xdp_md *ctx)
 SEC("tc")
 int cg_steer_tc(struct __sk_buff *skb)
 {
-	const struct cg_endpoint *ep;
+	const struct cg_endpoint *ep = NULL;
 	struct cg_decision d = {};
+	struct cg_reject r = {};
 	struct cg_pkt p = {};
 	void *data, *data_end;
 	__u64 flags;
 	__u32 outer, pops;
-	int reason;
 
 	bpf_skb_pull_data(skb, skb->len < CG_TC_PULL ? skb->len : CG_TC_PULL);
 	data = (void *)(long)skb->data;
 	data_end = (void *)(long)skb->data_end;
 
-	reason = cg_parse(data, data_end, skb->len, &p);
-	if (!reason)
-		reason = cg_decide(&p, &d);
-	if (reason == CG_R_FENCED) {
-		struct cg_reject r = {};
-
-		cg_count_fenced(&d, p.frame_len);
-		if (d.fence_action != CG_FENCE_REJECT || cg_reject_save(&p, &r))
-			return TC_ACT_SHOT;
+	switch (cg_steer_begin(data, data_end, skb->len, &p, &d, &r, &ep)) {
+	case CG_NEXT_PASS:
+		return TC_ACT_OK;
+	case CG_NEXT_DROP:
+		return TC_ACT_SHOT;
+	case CG_NEXT_REJECT:
 		return cg_tc_reject(skb, &r);
+	case CG_NEXT_ENCAP:
+		break;
 	}
-	ep = reason == CG_R_FORWARDED ? cg_chosen_endpoint(&d) : NULL;
-	if (!ep) {
-		reason = reason == CG_R_FORWARDED ? CG_R_NO_ENDPOINT : reason;
-		cg_count_reason(reason, p.frame_len);
-		return cg_reason_drops(reason) ? TC_ACT_SHOT : TC_ACT_OK;
-	}
+	if (!ep)
+		return TC_ACT_OK;
 
 	outer = cg_outer_len(ep);
 	/* a GSO skb is segmented later; its segments fit the MTU */
