@@ -4,7 +4,8 @@
 # selftests/e2e_policy.sh [BUILD_DIR]: the control plane's finer moves on
 # live traffic in the test bed (scripts/testbed.sh):
 #  1. evacuate one service of a unit: that service's flows leave dc-b, the
-#     other services' flows stay on it; restore --handover 0 brings them back;
+#     other services' flows stay on it, re-applying the config keeps it so;
+#     restore --handover 0 brings them back;
 #  2. evacuate with a reject fence: new TCP connections on the moved buckets
 #     are refused (RST), the rest connect; after `fence release` all connect;
 #  3. drain: connections opened before stay on the draining unit and keep
@@ -54,6 +55,11 @@ check service.others_stay "udp6 still served by dc-b: $(summary s6)" \
 	jt "$out/s6.sum" '.answered == .sent' --and gt "$(on s6 dc-b)" 0
 st=$(tb_cg gw -j status | jq -r '.units[] | select(.name == "dc-b") | .state')
 check service.unit_serving "dc-b state '$st' after a one-service evacuation" test "$st" = serving
+# a declarative apply must not undo the operator's move
+tb_cg gw apply -f "$out/cfg.json" >"$out/reapply.out" 2>&1
+flows a4 "${u4[@]}"
+check service.apply_keeps "udp4 after re-applying the config: $(summary a4)" \
+	jt "$out/a4.sum" '.answered == .sent and ((.by_unit["dc-b"] // 0) == 0)'
 tb_cg gw restore dc-b --service udp4 --handover 0 >"$out/rs.out" 2>&1
 flows r4 "${u4[@]}"
 check service.restored "udp4 after restore: $(summary r4)" \

@@ -372,6 +372,58 @@ static void set_sources(const struct cg_config *cfg, struct cg_gen *g)
 	}
 }
 
+/*
+ * An apply must not undo what operators did on the live generation: a
+ * bucket whose owner is unchanged keeps its partial-evacuation marks and
+ * its fence, and, once placed, its handover from a previous owner.
+ */
+static const struct cg_service *cur_service(const struct cg_tables *cur, const struct cg_service *svc)
+{
+	for (int i = 0; i < cur->n_services; i++)
+		if (!strncmp(cur->services[i].name, svc->name, CG_NAME_LEN) &&
+		    cur->services[i].kind == CG_KIND_CORE && cur->services[i].modulo == svc->modulo)
+			return &cur->services[i];
+	return NULL;
+}
+
+static void carry_marks(struct cg_tables *out, const struct cg_tables *cur)
+{
+	memcpy(out->fences, cur->fences, sizeof(out->fences));
+	for (int i = 0; i < out->n_services; i++) {
+		const struct cg_service *svc = &out->services[i], *old;
+
+		if (svc->kind != CG_KIND_CORE || !(old = cur_service(cur, svc)))
+			continue;
+		for (__u32 b = 0; b < svc->modulo; b++) {
+			struct cg_bucket *nb = &out->buckets[svc->bucket_base + b];
+			const struct cg_bucket *ob = &cur->buckets[old->bucket_base + b];
+
+			if ((ob->owner & CG_OWNER_MASK) != nb->owner)
+				continue;
+			nb->owner = ob->owner;
+			nb->fence = ob->fence;
+		}
+	}
+}
+
+static void carry_transitions(struct cg_tables *out, const struct cg_tables *cur)
+{
+	for (int i = 0; i < out->n_services; i++) {
+		const struct cg_service *svc = &out->services[i], *old;
+
+		if (svc->kind != CG_KIND_CORE || !(old = cur_service(cur, svc)))
+			continue;
+		for (__u32 b = 0; b < svc->modulo; b++) {
+			struct cg_bucket *nb = &out->buckets[svc->bucket_base + b];
+			const struct cg_bucket *ob = &cur->buckets[old->bucket_base + b];
+
+			if (nb->unit == ob->unit && nb->prev_unit == CG_UNIT_NONE &&
+			    ob->prev_unit < CG_MAX_UNITS && out->units[ob->prev_unit].state != CG_UNIT_UNUSED)
+				nb->prev_unit = ob->prev_unit;
+		}
+	}
+}
+
 int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, int default_ifindex,
 		    struct cg_tables *out, struct cg_errors *errs)
 {
@@ -424,6 +476,9 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 		tu = &out->units[unit_id[u]];
 		tu->state = cur && unit_cur[unit_id[u]] ? cur->units[unit_id[u]].state :
 							  CG_UNIT_SERVING;
+		/* CG_UNIT_F_MANUAL stays with the state it explains */
+		tu->flags = cur && unit_cur[unit_id[u]] ? cur->units[unit_id[u]].flags : 0;
+		tu->hold_until_ns = cur && unit_cur[unit_id[u]] ? cur->units[unit_id[u]].hold_until_ns : 0;
 		tu->role = cu->role;
 		tu->weight = cu->weight ? cu->weight : 1;
 		tu->standby = CG_UNIT_NONE;
@@ -545,7 +600,13 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 	sort_pins(out);
 	if (build_svc_index(out, errs))
 		return -1;
-	return cg_tables_reassign(out, errs);
+	if (cur)
+		carry_marks(out, cur);
+	if (cg_tables_reassign(out, errs))
+		return -1;
+	if (cur)
+		carry_transitions(out, cur);
+	return 0;
 }
 
 /* ---- evacuation ---- */
