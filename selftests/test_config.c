@@ -182,6 +182,35 @@ static bool addr_is(int family, const __be32 *a, const char *text)
 	return !memcmp(a, want, family == CG_AF_INET ? 4 : 16);
 }
 
+/* Pins of an accepted service: the VIP's family, host bits zero, no repeats. */
+static void check_pins(struct result *r, int i, const struct cg_cfg_service *s, int n_units)
+{
+	for (int k = 0; k < s->n_pins; k++) {
+		const struct cg_cfg_pin *p = &s->pins[k];
+		int max = p->family == CG_AF_INET ? 32 : 128;
+		int words = p->family == CG_AF_INET ? 1 : 4;
+
+		CHECK(r, p->family == s->family, "services[%d].pins[%d] family %d", i, k, p->family);
+		CHECK(r, p->prefix_len >= 0 && p->prefix_len <= max, "services[%d].pins[%d] length %d",
+		      i, k, p->prefix_len);
+		CHECK(r, p->unit >= 0 && p->unit < n_units, "services[%d].pins[%d] unit %d", i, k,
+		      p->unit);
+		for (int w = 0; w < 4; w++) {
+			int bits = p->prefix_len - 32 * w;
+			__u32 mask = bits >= 32 ? ~0u : bits <= 0 ? 0 : ~0u << (32 - bits);
+
+			CHECK(r, w < words ? !(ntohl(p->addr[w]) & ~mask) : !p->addr[w],
+			      "services[%d].pins[%d] host bits in word %d", i, k, w);
+		}
+		/* quadratic: only for the small configs the fuzzers make */
+		for (int j = 0; j < k && s->n_pins <= 512; j++)
+			CHECK(r, s->pins[j].family != p->family ||
+					 s->pins[j].prefix_len != p->prefix_len ||
+					 memcmp(s->pins[j].addr, p->addr, sizeof(p->addr)),
+			      "services[%d].pins[%d] repeats pins[%d]", i, k, j);
+	}
+}
+
 /*
  * What the table builder may rely on in any accepted config. Checked after
  * every successful load, including the mutated and fuzzed ones.
@@ -257,10 +286,19 @@ static void check_invariants(struct result *r, const struct cg_config *c)
 					 s->key_missing == CG_MISSING_FLOW,
 			      "services[%d] payload fields on a %d key", i, s->key_source);
 		}
+		CHECK(r, s->canary_unit >= -1 && s->canary_unit < c->n_units && s->canary_bp <= 10000,
+		      "services[%d] canary unit %d, %u bp", i, s->canary_unit, s->canary_bp);
+		CHECK(r, s->canary_unit >= 0 || s->canary_bp == 0, "services[%d] canary share without unit",
+		      i);
+		CHECK(r, s->n_pins >= 0 && s->n_pins <= CG_MAX_PINS && (s->n_pins == 0) == !s->pins,
+		      "services[%d] n_pins %d", i, s->n_pins);
 		if (s->kind != CG_KIND_CORE) {
 			CHECK(r, s->n_rules == 0 && !s->rules, "services[%d] non-core has rules", i);
+			CHECK(r, s->canary_unit == -1 && s->n_pins == 0,
+			      "services[%d] non-core has a canary or pins", i);
 			continue;
 		}
+		check_pins(r, i, s, c->n_units);
 		CHECK(r, s->n_rules >= 1 && s->rules, "services[%d] core without rules", i);
 		for (__u32 k = 0, next = 0; k < (__u32)s->n_rules; k++) {
 			const struct cg_cfg_rule *ru = &s->rules[k];
@@ -350,10 +388,21 @@ static void test_example_file(void)
 			  s->rules[2].first == 6700 && s->rules[2].last == 9999 &&
 			  s->rules[2].unit == 2,
 	      "web rules");
+	CHECK(&r, s->canary_unit == -1 && s->canary_bp == 0, "web canary");
+	CHECK(&r, s->n_pins == 1 && s->pins[0].family == CG_AF_INET &&
+			  addr_is(CG_AF_INET, s->pins[0].addr, "198.18.7.0") &&
+			  s->pins[0].prefix_len == 24 && s->pins[0].unit == 1,
+	      "web pins");
 	s = &c.services[1];
 	CHECK(&r, s->family == CG_AF_INET6 && s->key_source == CG_KEY_CLIENT && s->port == 443 &&
 			  addr_is(CG_AF_INET6, s->vip, "2001:db8:80::80"),
 	      "web6");
+	CHECK(&r, s->canary_unit == 2 && s->canary_bp == 250, "web6 canary %d %u", s->canary_unit,
+	      s->canary_bp);
+	CHECK(&r, s->n_pins == 1 && s->pins[0].family == CG_AF_INET6 &&
+			  addr_is(CG_AF_INET6, s->pins[0].addr, "2001:db8:7::") &&
+			  s->pins[0].prefix_len == 48 && s->pins[0].unit == 0,
+	      "web6 pins");
 	s = &c.services[2]; /* orders: payload uid, MSHA-style rules */
 	CHECK(&r, s->key_source == CG_KEY_PAYLOAD && s->key_offset == 0 && s->key_size == 4 &&
 			  s->key_missing == CG_MISSING_CENTRAL && s->proto == IPPROTO_UDP &&
@@ -371,6 +420,9 @@ static void test_example_file(void)
 	s = &c.services[4];
 	CHECK(&r, s->kind == CG_KIND_GLOBAL && s->n_rules == 0 && s->flags == CG_SVC_F_FULL_FLOWS,
 	      "accounts");
+	for (int i = 0; i < c.n_services; i++)
+		CHECK(&r, i == 1 || c.services[i].canary_unit == -1, "services[%d] canary_unit %d", i,
+		      c.services[i].canary_unit);
 	s = &c.services[5];
 	CHECK(&r, s->kind == CG_KIND_SHARED && s->n_rules == 0, "catalog");
 out_free:
@@ -716,6 +768,159 @@ static void test_ratio_within_one(void)
 	}
 out:
 	report("ratios_within_one_bucket_160_combinations", &r);
+}
+
+static void test_canary(void)
+{
+	static const struct {
+		const char *percent;
+		__u32 bp;
+	} cases[] = { { "5", 500 },	 { "2.5", 250 },   { "0.01", 1 },   { "12.34", 1234 },
+		      { "0", 0 },	 { "100", 10000 }, { "99.99", 9999 }, { "1e1", 1000 },
+		      { "0.29", 29 }, { "100.0", 10000 } };
+	struct result r = { 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char json[2048];
+		struct cg_config c;
+
+		snprintf(json, sizeof(json),
+			 "{'version':1,'local_unit':'dc-c'," ENCAP UNITS3 ",'services':["
+			 SVCR("'canary':{'unit':'dc-c','percent':%s},") ","
+			 SV("g", "81", "'kind':'global'") "," SV("sh", "82", "'kind':'shared'") ","
+			 SV("plain", "83", RATIOS) "]}",
+			 cases[i].percent);
+		if (!load_good(&r, json, &c))
+			break;
+		CHECK(&r, c.services[0].canary_unit == 2 && c.services[0].canary_bp == cases[i].bp,
+		      "percent %s: unit %d, %u bp, want 2, %u", cases[i].percent,
+		      c.services[0].canary_unit, c.services[0].canary_bp, cases[i].bp);
+		/* absent: -1 on every other service, core or not */
+		for (int k = 1; k < c.n_services; k++)
+			CHECK(&r, c.services[k].canary_unit == -1 && c.services[k].canary_bp == 0,
+			      "services[%d] canary %d", k, c.services[k].canary_unit);
+		cg_config_free(&c);
+	}
+	report("canary_percent_to_basis_points_and_absent_is_minus_one", &r);
+}
+
+static void test_pins(void)
+{
+	struct result r = { 0 };
+	struct cg_config c;
+
+	if (load_good(&r,
+		      CFG(UNITS3,
+			  SVCR("'pins':[{'prefix':'198.18.0.0/24','unit':'dc-b'},"
+			       "{'prefix':'198.18.0.0/16','unit':'dc-c'},"
+			       "{'unit':'dc-a','prefix':'198.18.9.7'},"
+			       "{'prefix':'0.0.0.0/0','unit':'dc-a'}],") ","
+			  "{'name':'v6','vip':'2001:db8:80::1','port':80,'proto':'tcp',"
+			  "'pins':[{'prefix':'2001:DB8:5:0::/48','unit':'dc-c'},"
+			  "{'prefix':'2001:db8:5::1','unit':'dc-b'}]," RATIOS "},"
+			  SV("t", "81", "'pins':[{'prefix':'198.18.0.0/24','unit':'dc-a'}]," RATIOS) ","
+			  SV("e", "82", "'pins':[]," RATIOS)),
+		      &c)) {
+		const struct cg_cfg_service *s = &c.services[0], *v = &c.services[1];
+
+		CHECK(&r, s->n_pins == 4, "n_pins %d", s->n_pins);
+		if (s->n_pins == 4) {
+			CHECK(&r, s->pins[0].family == CG_AF_INET && s->pins[0].prefix_len == 24 &&
+					  addr_is(CG_AF_INET, s->pins[0].addr, "198.18.0.0") &&
+					  s->pins[0].unit == 1,
+			      "pins[0]");
+			CHECK(&r, s->pins[1].prefix_len == 16 && s->pins[1].unit == 2, "nested pins[1]");
+			CHECK(&r, s->pins[2].prefix_len == 32 &&
+					  addr_is(CG_AF_INET, s->pins[2].addr, "198.18.9.7") &&
+					  s->pins[2].unit == 0,
+			      "bare address is /32");
+			CHECK(&r, s->pins[3].prefix_len == 0 && !s->pins[3].addr[0], "/0");
+		}
+		CHECK(&r, v->n_pins == 2 && v->pins[0].family == CG_AF_INET6 &&
+				  v->pins[0].prefix_len == 48 &&
+				  addr_is(CG_AF_INET6, v->pins[0].addr, "2001:db8:5::") &&
+				  v->pins[1].prefix_len == 128 &&
+				  addr_is(CG_AF_INET6, v->pins[1].addr, "2001:db8:5::1"),
+		      "IPv6 pins");
+		/* the same prefix in another service is another pin */
+		CHECK(&r, c.services[2].n_pins == 1 && c.services[2].pins[0].unit == 0, "service t");
+		CHECK(&r, c.services[3].n_pins == 0 && !c.services[3].pins, "empty list");
+		cg_config_free(&c);
+	}
+	report("pins_values_bare_nested_ipv6_and_per_service", &r);
+}
+
+/* CG_MAX_PINS per family for all services together; more is refused. */
+static char *gen_pins(int n_services, int per_service, bool v6_too)
+{
+	size_t cap = (size_t)n_services * per_service * (v6_too ? 120 : 60) + 4096, o;
+	char *t = malloc(cap);
+	int pin = 0;
+
+	o = snprintf(t, cap,
+		     "{\"version\":1,\"encap\":{\"source4\":\"198.18.250.0/24\"},\"units\":[{\"name\":\"a\","
+		     "\"endpoints\":[{\"address\":\"198.18.1.10\"}]}],\"services\":[");
+	for (int s = 0; s < n_services * (v6_too ? 2 : 1); s++) {
+		bool six = s >= n_services;
+
+		o += snprintf(t + o, cap - o,
+			      "%s{\"name\":\"s%d\",\"vip\":\"%s%d\",\"port\":80,\"proto\":\"tcp\","
+			      "\"rules\":[{\"buckets\":\"0-9999\",\"unit\":\"a\"}],\"pins\":[",
+			      s ? "," : "", s, six ? "2001:db8:80::" : "198.19.0.", s + 1);
+		for (int k = 0; k < per_service; k++, pin++)
+			if (six)
+				o += snprintf(t + o, cap - o,
+					      "%s{\"prefix\":\"2001:db8:%x:%x::/64\",\"unit\":\"a\"}",
+					      k ? "," : "", pin >> 16, pin & 0xffff);
+			else
+				o += snprintf(t + o, cap - o,
+					      "%s{\"prefix\":\"198.%d.%d.%d\",\"unit\":\"a\"}",
+					      k ? "," : "", 18 + (pin >> 16), (pin >> 8) & 0xff, pin & 0xff);
+		o += snprintf(t + o, cap - o, "]}");
+	}
+	snprintf(t + o, cap - o, "]}");
+	return t;
+}
+
+static void test_pin_limits(void)
+{
+	static const struct {
+		const char *name;
+		int services, per;
+		bool v6;
+		const char *want; /* NULL: accepted */
+	} cases[] = {
+		{ "pins_16384_per_family_accepted", 2, CG_MAX_PINS / 2, true, NULL },
+		{ "pins_one_list_too_long", 1, CG_MAX_PINS + 1, false,
+		  "services[0].pins: 16385 pins, at most 16384 (CG_MAX_PINS)" },
+		{ "pins_all_services_too_many", 3, 6000, false,
+		  "services[2].pins: IPv4 pins of all services add up to 18000, at most 16384 (CG_MAX_PINS); this list passes the limit" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct cg_errors errs = { 0 };
+		struct result r = { 0 };
+		char *text = gen_pins(cases[i].services, cases[i].per, cases[i].v6);
+		struct cg_config c;
+		int ret = cg_config_load_string(text, &c, &errs);
+
+		if (!cases[i].want) {
+			CHECK(&r, ret == 0, "rejected: %s", errs.n ? errs.msgs[0] : "?");
+			if (ret == 0) {
+				check_invariants(&r, &c);
+				CHECK(&r, c.services[0].n_pins == cases[i].per, "n_pins %d",
+				      c.services[0].n_pins);
+				cg_config_free(&c);
+			}
+		} else {
+			CHECK(&r, ret == -1 && cfg_is_empty(&c), "accepted");
+			CHECK(&r, errs.n == 1 && errs_have(&errs, cases[i].want), "got %d: %s", errs.n,
+			      errs.n ? errs.msgs[0] : "no message");
+		}
+		free(text);
+		cg_errors_free(&errs);
+		report(cases[i].name, &r);
+	}
 }
 
 static void test_seed_bounds(void)
@@ -1337,6 +1542,88 @@ static const struct bad_case bad_cases[] = {
 	  "{'version':1,'a\\u0001\\\\\\u0022':1," ENCAP ONE_UNIT "}", 1,
 	  { "top level: unknown key \"a\\x01\\\\\\\"\"" } },
 
+	/* Canary. */
+	{ "canary_percent_bad",
+	  CFG(UNITS3, SVCR("'canary':{'unit':'dc-c','percent':100.5},") "," SV(
+			      "b", "81", "'canary':{'unit':'dc-c','percent':-1}," RATIOS) "," SV(
+			      "c", "82", "'canary':{'unit':'dc-c','percent':12.345}," RATIOS) "," SV(
+			      "d", "83", "'canary':{'unit':'dc-c','percent':'5%'}," RATIOS) "," SV(
+			      "e", "84", "'canary':{'unit':'dc-c','percent':101}," RATIOS)),
+	  5,
+	  { "services[0].canary.percent: 100.5 is out of range 0..100",
+	    "services[1].canary.percent: -1 is out of range 0..100",
+	    "services[2].canary.percent: 12.345 has more than two decimals (the canary share is kept in steps of 0.01 %)",
+	    "services[3].canary.percent: must be a number 0..100 (a percentage, up to two decimals), not a string",
+	    "services[4].canary.percent: 101 is out of range 0..100" } },
+	{ "canary_members",
+	  CFG(UNITS3, SVCR("'canary':{},") "," SV("b", "81", "'canary':{'unit':'dc-x','percent':5,'units':1}," RATIOS) "," SV(
+			      "c", "82", "'canary':5," RATIOS) "," SV("d", "83", "'canary':{'unit':7,'percent':null}," RATIOS)),
+	  7,
+	  { "services[0].canary.unit: missing (the unit that takes the canary share)",
+	    "services[0].canary.percent: missing (the share of the service's buckets, 0..100, up to two decimals)",
+	    "services[1].canary: unknown key \"units\" (did you mean \"unit\"?)",
+	    "services[1].canary.unit: unknown unit \"dc-x\"",
+	    "services[2].canary: must be an object, not an integer",
+	    "services[3].canary.unit: must be a string, not an integer",
+	    "services[3].canary.percent: must be a number 0..100 (a percentage, up to two decimals), not null" } },
+	{ "canary_and_pins_only_for_core",
+	  "{'version':1,'local_unit':'dc-b'," ENCAP UNITS3 ",'services':["
+	  SV("g", "80", "'kind':'global','canary':{'unit':'dc-c','percent':5}") ","
+	  SV("h", "81", "'kind':'shared','pins':[{'prefix':'198.18.0.0/24','unit':'dc-a'}]") "]}",
+	  2,
+	  { "services[0].canary: not allowed: a global service is always served by the central unit",
+	    "services[1].pins: not allowed: a shared service is served by the local unit (reads) and the central unit (writes)" } },
+
+	/* Source-prefix pins. */
+	{ "pin_host_bits_suggest_prefix",
+	  CFG(UNITS3, SVCR("'pins':[{'prefix':'198.18.0.1/24','unit':'dc-a'}],") ","
+		      "{'name':'v6','vip':'2001:db8:80::1','port':80,'proto':'tcp',"
+		      "'pins':[{'prefix':'2001:db8:5::1/48','unit':'dc-a'},{'prefix':'2001:db8:5:8000::/33','unit':'dc-b'}]," RATIOS "}"),
+	  3,
+	  { "services[0].pins[0].prefix: \"198.18.0.1/24\" has host bits set (did you mean \"198.18.0.0/24\"?)",
+	    "services[1].pins[0].prefix: \"2001:db8:5::1/48\" has host bits set (did you mean \"2001:db8:5::/48\"?)",
+	    "services[1].pins[1].prefix: \"2001:db8:5:8000::/33\" has host bits set (did you mean \"2001:db8::/33\"?)" } },
+	{ "pin_prefix_syntax_and_length",
+	  CFG(UNITS3, SVCR("'pins':[{'prefix':'198.18.0.0/33','unit':'dc-a'},{'prefix':'198.18.0.300/24','unit':'dc-a'},"
+			   "{'prefix':'198.18.0.0/','unit':'dc-a'},{'prefix':'x','unit':'dc-a'},{'prefix':24,'unit':'dc-a'},"
+			   "{'prefix':'198.18.0.0/-1','unit':'dc-a'}],") ","
+		      "{'name':'v6','vip':'2001:db8:80::1','port':80,'proto':'tcp',"
+		      "'pins':[{'prefix':'2001:db8::/129','unit':'dc-a'}]," RATIOS "}"),
+	  7,
+	  { "services[0].pins[0].prefix: prefix length 33 is out of range 0..32",
+	    "services[0].pins[1].prefix: \"198.18.0.300/24\" is not an IPv4 or IPv6 prefix like \"198.18.0.0/24\" or \"2001:db8:5::/48\"",
+	    "services[0].pins[2].prefix: \"198.18.0.0/\" is not an IPv4 or IPv6 prefix",
+	    "services[0].pins[3].prefix: \"x\" is not an IPv4 or IPv6 prefix",
+	    "services[0].pins[4].prefix: must be a prefix string like \"198.18.0.0/24\" or \"2001:db8:5::/48\", not an integer",
+	    "services[0].pins[5].prefix: \"198.18.0.0/-1\" is not an IPv4 or IPv6 prefix",
+	    "services[1].pins[0].prefix: prefix length 129 is out of range 0..128" } },
+	{ "pin_family_other_than_vip",
+	  CFG(UNITS3, SVCR("'pins':[{'prefix':'2001:db8:5::/48','unit':'dc-a'}],") ","
+		      "{'name':'v6','vip':'2001:db8:80::1','port':80,'proto':'tcp',"
+		      "'pins':[{'prefix':'198.18.0.0/24','unit':'dc-a'}]," RATIOS "}"),
+	  2,
+	  { "services[0].pins[0].prefix: \"2001:db8:5::/48\" is an IPv6 prefix but the VIP is IPv4, so no client of this service could match it",
+	    "services[1].pins[0].prefix: \"198.18.0.0/24\" is an IPv4 prefix but the VIP is IPv6" } },
+	{ "pin_duplicate_prefix_any_spelling",
+	  CFG(UNITS3, SVCR("'pins':[{'prefix':'198.18.0.0/24','unit':'dc-a'},{'prefix':'198.18.0.0/16','unit':'dc-b'},"
+			   "{'prefix':'198.18.0.0/24','unit':'dc-c'},{'prefix':'198.18.0.0/24','unit':'dc-a'}],") ","
+		      "{'name':'v6','vip':'2001:db8:80::1','port':80,'proto':'tcp',"
+		      "'pins':[{'prefix':'2001:db8:5::/48','unit':'dc-a'},{'prefix':'2001:DB8:5:0:0::/48','unit':'dc-b'}]," RATIOS "}"),
+	  3,
+	  { "services[0].pins[2].prefix: 198.18.0.0/24 is already pinned by services[0].pins[0]",
+	    "services[0].pins[3].prefix: 198.18.0.0/24 is already pinned by services[0].pins[2]",
+	    "services[1].pins[1].prefix: 2001:db8:5::/48 is already pinned by services[1].pins[0]" } },
+	{ "pin_members_and_types",
+	  CFG(UNITS3, SVCR("'pins':[{},{'prefix':'198.18.0.0/24','unit':'dc-x'},{'prefix':'198.18.1.0/24','unit':'dc-a','units':1},7],") ","
+		      SV("b", "81", "'pins':{'prefix':'198.18.0.0/24'}," RATIOS)),
+	  6,
+	  { "services[0].pins[0].prefix: missing (a client prefix like \"198.18.0.0/24\" or \"2001:db8:5::/48\")",
+	    "services[0].pins[0].unit: missing",
+	    "services[0].pins[1].unit: unknown unit \"dc-x\"",
+	    "services[0].pins[2]: unknown key \"units\" (did you mean \"unit\"?)",
+	    "services[0].pins[3]: must be an object, not an integer",
+	    "services[1].pins: must be an array of {\"prefix\", \"unit\"} pins, not an object" } },
+
 	/* Several independent errors in one file, all reported in one go. */
 	{ "many_errors_reported_together",
 	  "{'version':1,'encap':{'source4':'198.18.250.0/24'},'units':["
@@ -1715,6 +2002,9 @@ int main(void)
 	test_rules_sorted();
 	test_ratio_exact();
 	test_ratio_within_one();
+	test_canary();
+	test_pins();
+	test_pin_limits();
 	test_seed_bounds();
 	test_names();
 	test_standby_forward();

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -505,6 +506,60 @@ static int want_addr(struct ctx *c, const char *path, json_t *v, __be32 a[4], ch
 }
 
 /*
+ * "address/len" or a bare address (*plen = -1) into a[] and *plen: the
+ * family, or CG_AF_NONE when the text is neither.
+ */
+static int split_prefix(const char *s, __be32 a[4], long *plen)
+{
+	char buf[64], *slash, *end;
+
+	*plen = -1;
+	if (strlen(s) >= sizeof(buf))
+		return CG_AF_NONE;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash) {
+		*slash = '\0';
+		if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3)
+			return CG_AF_NONE;
+		*plen = strtol(slash + 1, &end, 10);
+		if (*end)
+			return CG_AF_NONE;
+	}
+	return parse_addr(buf, a);
+}
+
+/* The network of a[] under plen bits into net[]; true if a[] had host bits. */
+static bool prefix_network(int family, const __be32 a[4], long plen, __be32 net[4])
+{
+	int words = family == CG_AF_INET ? 1 : 4;
+	bool host = false;
+
+	memset(net, 0, 4 * sizeof(net[0]));
+	for (int w = 0; w < words; w++) {
+		long bits = plen - 32 * w;
+		__u32 mask = bits >= 32 ? ~0u : bits <= 0 ? 0 : ~0u << (32 - bits);
+
+		net[w] = htonl(ntohl(a[w]) & mask);
+		host |= net[w] != a[w];
+	}
+	return host;
+}
+
+/* "PATH: "198.18.0.1/24" has host bits set (did you mean "198.18.0.0/24"?)" */
+static void err_host_bits(struct ctx *c, const char *path, const char *s, int family,
+			  const __be32 a[4], long plen)
+{
+	char t[INET6_ADDRSTRLEN];
+	__be32 net[4];
+	struct qstr q;
+
+	prefix_network(family, a, plen, net);
+	inet_ntop(family == CG_AF_INET ? AF_INET : AF_INET6, net, t, sizeof(t));
+	err(c, path, "%s has host bits set (did you mean \"%s/%ld\"?)", quote(&q, s), t, plen);
+}
+
+/*
  * An outer source prefix. The dataplane ORs flow-hash bits into the host
  * part (one 32-bit word: cg_gen.src6_hostmask), so IPv6 prefixes must be
  * /96 or longer. A bare address means a single source (/32, /128).
@@ -515,10 +570,10 @@ static bool want_prefix(struct ctx *c, const char *path, json_t *v, int family, 
 	const char *example = family == CG_AF_INET ? "198.18.250.0/24" : "2001:db8:250::/112";
 	int min = family == CG_AF_INET ? 0 : 96;
 	int max = family == CG_AF_INET ? 32 : 128;
-	char buf[64], *slash;
+	__be32 net[4];
 	const char *s;
 	struct qstr q;
-	long plen = max;
+	long plen;
 	int fam;
 
 	if (!json_is_string(v)) {
@@ -526,21 +581,7 @@ static bool want_prefix(struct ctx *c, const char *path, json_t *v, int family, 
 		return false;
 	}
 	s = json_string_value(v);
-	if (strlen(s) >= sizeof(buf))
-		goto bad;
-	strcpy(buf, s);
-	slash = strchr(buf, '/');
-	if (slash) {
-		char *end;
-
-		*slash = '\0';
-		if (!isdigit((unsigned char)slash[1]) || strlen(slash + 1) > 3)
-			goto bad;
-		plen = strtol(slash + 1, &end, 10);
-		if (*end)
-			goto bad;
-	}
-	fam = parse_addr(buf, a);
+	fam = split_prefix(s, a, &plen);
 	if (!fam)
 		goto bad;
 	if (fam != family) {
@@ -549,6 +590,8 @@ static bool want_prefix(struct ctx *c, const char *path, json_t *v, int family, 
 		    example);
 		return false;
 	}
+	if (plen < 0)
+		plen = max;
 	if (plen < min || plen > max) {
 		if (family == CG_AF_INET)
 			err(c, path, "prefix length %ld is out of range 0..32", plen);
@@ -558,18 +601,11 @@ static bool want_prefix(struct ctx *c, const char *path, json_t *v, int family, 
 			    plen);
 		return false;
 	}
+	if (prefix_network(family, a, plen, net)) {
+		err_host_bits(c, path, s, family, a, plen);
+		return false;
+	}
 	if (family == CG_AF_INET) {
-		__u32 mask = plen ? ~0u << (32 - plen) : 0;
-
-		if (ntohl(a[0]) & ~mask) {
-			struct in_addr net = { .s_addr = htonl(ntohl(a[0]) & mask) };
-			char t[INET_ADDRSTRLEN];
-
-			inet_ntop(AF_INET, &net, t, sizeof(t));
-			err(c, path, "%s has host bits set (did you mean \"%s/%ld\"?)", quote(&q, s), t,
-			    plen);
-			return false;
-		}
 		if (plen >= 4 && (ntohl(a[0]) >> 28) == 0xe) {
 			err(c, path, "%s is a multicast prefix", quote(&q, s));
 			return false;
@@ -578,22 +614,9 @@ static bool want_prefix(struct ctx *c, const char *path, json_t *v, int family, 
 			err(c, path, "%s is a loopback prefix", quote(&q, s));
 			return false;
 		}
-	} else {
-		__u32 mask = plen == 96 ? 0 : ~0u << (128 - plen);
-
-		if (ntohl(a[3]) & ~mask) {
-			__be32 net[4] = { a[0], a[1], a[2], htonl(ntohl(a[3]) & mask) };
-			char t[INET6_ADDRSTRLEN];
-
-			inet_ntop(AF_INET6, net, t, sizeof(t));
-			err(c, path, "%s has host bits set (did you mean \"%s/%ld\"?)", quote(&q, s), t,
-			    plen);
-			return false;
-		}
-		if ((ntohl(a[0]) >> 24) == 0xff) {
-			err(c, path, "%s is a multicast prefix", quote(&q, s));
-			return false;
-		}
+	} else if ((ntohl(a[0]) >> 24) == 0xff) {
+		err(c, path, "%s is a multicast prefix", quote(&q, s));
+		return false;
 	}
 	if (plen == max && addr_unusable(family, a)) {
 		err(c, path, "%s is %s", quote(&q, s), addr_unusable(family, a));
@@ -689,11 +712,14 @@ static const char *const unit_keys[] = { "name", "role", "standby", "weight", "e
 static const char *const ep_keys[] = { "address", "dev", "mac", "via", "weight", "mtu", NULL };
 static const char *const svc_keys[] = { "name",	 "vip",	   "port",	 "proto",
 					"kind",	 "key",	   "modulo",	 "rules",
-					"ratios", "fragments", "flow_table", "udp_new_flow",
-					NULL };
+					"ratios", "canary", "pins", "fragments",
+					"flow_table", "udp_new_flow", NULL };
 static const char *const key_keys[] = { "source", "offset", "size", "missing", NULL };
 static const char *const rule_keys[] = { "buckets", "unit", NULL };
-static const char *const core_only_keys[] = { "key", "modulo", "rules", "ratios", NULL };
+static const char *const core_only_keys[] = { "key", "modulo", "rules", "ratios", "canary",
+					     "pins", NULL };
+static const char *const canary_keys[] = { "unit", "percent", NULL };
+static const char *const pin_keys[] = { "prefix", "unit", NULL };
 
 static const char *const role_names[] = { [CG_ROLE_NORMAL] = "normal",
 					  [CG_ROLE_CENTRAL] = "central", NULL };
@@ -1301,6 +1327,195 @@ static void parse_ratios(struct ctx *c, const char *path, json_t *v, __u32 modul
 	free(pct);
 }
 
+/*
+ * "canary": {"unit": NAME, "percent": P}. P is kept in basis points (the
+ * builder's unit, 0.01 %), so more than two decimals would be silently
+ * rounded: refused instead.
+ */
+static void parse_canary(struct ctx *c, const char *path, json_t *v, struct cg_cfg_service *s)
+{
+	char p[PATH_LEN];
+	long long bp = -1;
+	int unit = -1;
+	json_t *m;
+
+	if (!check_object(c, path, v, canary_keys))
+		return;
+	m = json_object_get(v, "unit");
+	if (!m)
+		err(c, pkey(p, path, "unit"), "missing (the unit that takes the canary share)");
+	else
+		unit = want_unit(c, pkey(p, path, "unit"), m);
+
+	pkey(p, path, "percent");
+	m = json_object_get(v, "percent");
+	if (!m) {
+		err(c, p, "missing (the share of the service's buckets, 0..100, up to two decimals)");
+	} else if (json_is_integer(m)) {
+		long long x;
+
+		if (want_int(c, p, m, 0, 100, &x))
+			bp = x * 100;
+	} else if (json_is_real(m)) {
+		double x = json_real_value(m), y = x * 100.0;
+
+		if (x < 0 || x > 100)
+			err(c, p, "%.10g is out of range 0..100", x);
+		else if (fabs(y - llround(y)) > 1e-6)
+			err(c, p, "%.10g has more than two decimals (the canary share is kept in steps of 0.01 %%)",
+			    x);
+		else
+			bp = llround(y);
+	} else {
+		err(c, p, "must be a number 0..100 (a percentage, up to two decimals), not %s",
+		    jtype(m));
+	}
+	if (unit >= 0 && bp >= 0) {
+		s->canary_unit = unit;
+		s->canary_bp = bp;
+	}
+}
+
+#define PIN_EXAMPLE "like \"198.18.0.0/24\" or \"2001:db8:5::/48\""
+
+/* A client prefix of a pin: any length, host bits zero, the VIP's family. */
+static bool want_pin_prefix(struct ctx *c, const char *path, json_t *v, int svc_family,
+			    bool vip_ok, struct cg_cfg_pin *pin)
+{
+	__be32 a[4], net[4];
+	const char *s;
+	struct qstr q;
+	long plen;
+	int fam, max;
+
+	if (!json_is_string(v)) {
+		err(c, path, "must be a prefix string " PIN_EXAMPLE ", not %s", jtype(v));
+		return false;
+	}
+	s = json_string_value(v);
+	fam = split_prefix(s, a, &plen);
+	if (!fam) {
+		err(c, path, "%s is not an IPv4 or IPv6 prefix " PIN_EXAMPLE, quote(&q, s));
+		return false;
+	}
+	max = fam == CG_AF_INET ? 32 : 128;
+	if (plen < 0)
+		plen = max;
+	if (plen > max) {
+		err(c, path, "prefix length %ld is out of range 0..%d", plen, max);
+		return false;
+	}
+	if (prefix_network(fam, a, plen, net)) {
+		err_host_bits(c, path, s, fam, a, plen);
+		return false;
+	}
+	/* a pin matches the client's source address, of the VIP's family */
+	if (vip_ok && fam != svc_family) {
+		err(c, path, "%s is an %s prefix but the VIP is %s, so no client of this service could match it",
+		    quote(&q, s), fam == CG_AF_INET ? "IPv4" : "IPv6",
+		    svc_family == CG_AF_INET ? "IPv4" : "IPv6");
+		return false;
+	}
+	pin->family = fam;
+	memcpy(pin->addr, a, sizeof(pin->addr));
+	pin->prefix_len = plen;
+	return true;
+}
+
+/* Pin indexes sorted by (family, length, address, position): repeats are adjacent. */
+static int pin_order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct cg_cfg_pin *pins = arg;
+	int x = *(const int *)a, y = *(const int *)b;
+	const struct cg_cfg_pin *px = &pins[x], *py = &pins[y];
+	int r;
+
+	if (px->family != py->family)
+		return px->family - py->family;
+	if (px->prefix_len != py->prefix_len)
+		return px->prefix_len - py->prefix_len;
+	r = memcmp(px->addr, py->addr, sizeof(px->addr));
+	return r ? r : x - y;
+}
+
+/* "pins": [{"prefix": P, "unit": NAME}, ...]: clients in P go to the unit. */
+static void parse_pins(struct ctx *c, const char *path, json_t *v, struct cg_cfg_service *s,
+		       bool vip_ok)
+{
+	char p[PATH_LEN], pp[PATH_LEN];
+	int *pos = NULL, *order = NULL, np = 0;
+	struct cg_cfg_pin *pins;
+	size_t n;
+
+	if (!json_is_array(v)) {
+		err(c, path, "must be an array of {\"prefix\", \"unit\"} pins, not %s", jtype(v));
+		return;
+	}
+	n = json_array_size(v);
+	if (n == 0)
+		return;
+	if (n > CG_MAX_PINS) {
+		err(c, path, "%zu pins, at most %d (CG_MAX_PINS)", n, CG_MAX_PINS);
+		return;
+	}
+	pins = calloc(n, sizeof(*pins));
+	pos = calloc(n, sizeof(*pos));
+	order = calloc(n, sizeof(*order));
+	if (!pins || !pos || !order) {
+		free(pins);
+		oom(c, path);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *pv = json_array_get(v, i), *m;
+		struct cg_cfg_pin pin = { .unit = -1 };
+		bool ok;
+
+		pidx(pp, path, i);
+		if (!check_object(c, pp, pv, pin_keys))
+			continue;
+		m = json_object_get(pv, "prefix");
+		if (!m) {
+			err(c, pkey(p, pp, "prefix"), "missing (a client prefix " PIN_EXAMPLE ")");
+			ok = false;
+		} else {
+			ok = want_pin_prefix(c, pkey(p, pp, "prefix"), m, s->family, vip_ok, &pin);
+		}
+		m = json_object_get(pv, "unit");
+		if (!m) {
+			err(c, pkey(p, pp, "unit"), "missing");
+			ok = false;
+		} else {
+			pin.unit = want_unit(c, pkey(p, pp, "unit"), m);
+			ok = ok && pin.unit >= 0;
+		}
+		if (!ok)
+			continue;
+		pos[np] = i;
+		order[np] = np;
+		pins[np++] = pin;
+	}
+	/* one prefix, one unit: a repeat would leave the winner to chance */
+	qsort_r(order, np, sizeof(*order), pin_order_cmp, pins);
+	for (int k = 1; k < np; k++) {
+		const struct cg_cfg_pin *a = &pins[order[k - 1]], *b = &pins[order[k]];
+		char t[INET6_ADDRSTRLEN];
+
+		if (a->family != b->family || a->prefix_len != b->prefix_len ||
+		    memcmp(a->addr, b->addr, sizeof(a->addr)))
+			continue;
+		inet_ntop(b->family == CG_AF_INET ? AF_INET : AF_INET6, b->addr, t, sizeof(t));
+		pidx(pp, path, pos[order[k]]);
+		err(c, pkey(p, pp, "prefix"), "%s/%d is already pinned by %s[%d]", t, b->prefix_len,
+		    path, pos[order[k - 1]]);
+	}
+	s->pins = pins;
+	s->n_pins = np;
+out:
+	free(pos);
+	free(order);
+}
+
 static void parse_key(struct ctx *c, const char *path, json_t *v, struct cg_cfg_service *s,
 		      bool proto_ok)
 {
@@ -1388,6 +1603,7 @@ static void parse_service(struct ctx *c, size_t i, json_t *v, struct cg_cfg_serv
 	s->key_source = CG_KEY_FLOW;
 	s->key_missing = CG_MISSING_FLOW;
 	s->modulo = CG_DEFAULT_MODULO;
+	s->canary_unit = -1;
 	pidx(path, "services", i);
 	if (!check_object(c, path, v, svc_keys))
 		return;
@@ -1498,6 +1714,13 @@ static void parse_service(struct ctx *c, size_t i, json_t *v, struct cg_cfg_serv
 			parse_ratios(c, pkey(p, path, "ratios"), ratios, s->modulo, modulo_ok, s);
 		else if (kind == CG_KIND_CORE)
 			err(c, path, "a core service needs \"rules\" or \"ratios\"");
+
+		m = json_object_get(v, "canary");
+		if (m)
+			parse_canary(c, pkey(p, path, "canary"), m, s);
+		m = json_object_get(v, "pins");
+		if (m)
+			parse_pins(c, pkey(p, path, "pins"), m, s, st->vip_ok);
 	}
 
 	m = json_object_get(v, "fragments");
@@ -1530,6 +1753,33 @@ static void parse_service(struct ctx *c, size_t i, json_t *v, struct cg_cfg_serv
 			if (r == 1)
 				s->flags &= ~CG_SVC_F_UDP_MISS_NEW;
 		}
+	}
+}
+
+/*
+ * cg_pins4 and cg_pins6 hold CG_MAX_PINS prefixes per bank each, for all
+ * services together: report the service whose pins pass the limit.
+ */
+static void check_pin_totals(struct ctx *c)
+{
+	const struct cg_config *cfg = c->cfg;
+	long total[2] = { 0, 0 }, run[2] = { 0, 0 };
+	char path[PATH_LEN], p[PATH_LEN];
+
+	for (int i = 0; i < cfg->n_services; i++)
+		for (int k = 0; k < cfg->services[i].n_pins; k++)
+			total[cfg->services[i].pins[k].family == CG_AF_INET6]++;
+	for (int i = 0; i < cfg->n_services; i++) {
+		const struct cg_cfg_service *s = &cfg->services[i];
+		long before[2] = { run[0], run[1] };
+
+		for (int k = 0; k < s->n_pins; k++)
+			run[s->pins[k].family == CG_AF_INET6]++;
+		for (int f = 0; f < 2; f++)
+			if (before[f] <= CG_MAX_PINS && run[f] > CG_MAX_PINS)
+				err(c, pkey(p, pidx(path, "services", i), "pins"),
+				    "%s pins of all services add up to %ld, at most %d (CG_MAX_PINS); this list passes the limit",
+				    f ? "IPv6" : "IPv4", total[f], CG_MAX_PINS);
 	}
 }
 
@@ -1588,6 +1838,7 @@ static void parse_services(struct ctx *c, json_t *v)
 		}
 	}
 	free(st);
+	check_pin_totals(c);
 }
 
 /* An empty config: nothing allocated, no unit referenced. */
@@ -1742,8 +1993,10 @@ void cg_config_free(struct cg_config *cfg)
 	for (int i = 0; i < cfg->n_units; i++)
 		free(cfg->units[i].endpoints);
 	free(cfg->units);
-	for (int i = 0; i < cfg->n_services; i++)
+	for (int i = 0; i < cfg->n_services; i++) {
 		free(cfg->services[i].rules);
+		free(cfg->services[i].pins);
+	}
 	free(cfg->services);
 	cfg_reset(cfg);
 }

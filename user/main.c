@@ -15,9 +15,11 @@
 #include <bpf/libbpf.h>
 #include <jansson.h>
 
+#include "agent.h"
 #include "cellgate.h"
 #include "config.h"
 #include "dp.h"
+#include "explain.h"
 #include "loader.h"
 #include "monitor.h"
 #include "ops.h"
@@ -26,8 +28,8 @@
 
 #define CG_VERSION "0.1.0"
 
-static const char *instance = "default";
-static bool json_out;
+const char *instance = "default"; /* global: explain.h's do_explain() reads both */
+bool json_out;
 
 static const char *const reason_names[CG_R_MAX] = CG_REASON_NAMES;
 
@@ -977,6 +979,13 @@ static int do_monitor(int argc, char **argv)
 	return err ? 1 : 0;
 }
 
+/* ---- agent (user/agent.c) ---- */
+
+static int do_agent(int argc, char **argv)
+{
+	return cg_agent_cmd(instance, json_out, argc, argv);
+}
+
 /* ---- dispatch ---- */
 
 struct cmd {
@@ -995,8 +1004,10 @@ static const struct cmd cmds[] = {
 	{ "fence", do_fence, "fence release [UNIT]   end fences now" },
 	{ "status", do_status, "status                 generation, units, services" },
 	{ "stats", do_stats, "stats                  per-unit, service, endpoint and reason counters" },
+	{ "explain", do_explain, "explain --src A --dst VIP --dport N --proto P [...]  unit, endpoint and why, for a packet" },
 	{ "monitor", do_monitor, "monitor [--once]       keep next-hop MACs in step with the neighbour table" },
 	{ "decap", do_decap, "decap load|unload|stats  receiving side of a unit" },
+	{ "agent", do_agent, "agent [--config FILE] | agent status   health probes, automatic evacuation, /metrics" },
 	{},
 };
 
