@@ -26,7 +26,7 @@ CFLAGS += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-fi
 CFLAGS += -Iheaders -Iuser -I$(OUTPUT)/include $(PKG_CFLAGS)
 LDLIBS += $(PKG_LIBS) -lm
 
-BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH) \
+BPF_CFLAGS := -target bpf -mcpu=v3 -g -O2 -Wall -Werror -D__TARGET_ARCH_$(BPF_ARCH) \
 	-I/usr/include/$(ARCH)-linux-gnu -Iheaders -Ibpf
 
 BPF_PROGS := steer decap baseline bench_traffic

@@ -132,12 +132,9 @@ int cg_steer_xdp(struct xdp_md *ctx)
 		cg_count_reason(CG_R_TOO_BIG, p.frame_len);
 		return XDP_DROP;
 	}
-	/* Ethernet padding is not part of the packet the unit receives */
-	if (p.frame_len > p.l3_off + p.l3_len &&
-	    bpf_xdp_adjust_tail(ctx, -(int)(p.frame_len - p.l3_off - p.l3_len))) {
-		cg_count_reason(CG_R_ENCAP_FAIL, p.frame_len);
-		return XDP_DROP;
-	}
+	/* Ethernet padding stays behind the packet: the outer length excludes
+	 * it and every receiver trims by it, while trimming would cost a
+	 * helper call on most minimum-size frames (pure TCP ACKs) */
 	/* VLAN tags are dropped: the frame restarts at a new Ethernet header */
 	if (bpf_xdp_adjust_head(ctx, (int)p.l3_off - (int)(ETH_HLEN + outer))) {
 		cg_count_reason(CG_R_ENCAP_FAIL, p.frame_len);
@@ -195,10 +192,6 @@ int cg_steer_tc(struct __sk_buff *skb)
 	/* a GSO skb is segmented later; its segments fit the MTU */
 	if (ep->mtu && !skb->gso_size && p.l3_len + outer > ep->mtu) {
 		cg_count_reason(CG_R_TOO_BIG, p.frame_len);
-		return TC_ACT_SHOT;
-	}
-	if (skb->len > p.l3_off + p.l3_len && bpf_skb_change_tail(skb, p.l3_off + p.l3_len, 0)) {
-		cg_count_reason(CG_R_ENCAP_FAIL, p.frame_len);
 		return TC_ACT_SHOT;
 	}
 	/* strip VLAN tags: the accelerated one and any left in the data */

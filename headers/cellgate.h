@@ -163,6 +163,7 @@ struct cg_bucket {
  * buckets do not. Only userspace reads them. */
 #define CG_OWNER_AWAY 0x8000 /* evacuated from a serving owner */
 #define CG_OWNER_DRAIN 0x4000 /* ... drained: established flows stay with the owner */
+#define CG_OWNER_CANARY 0x2000 /* the owner is the service's canary unit */
 #define CG_OWNER_MASK 0x0fff
 
 enum cg_fence_action {

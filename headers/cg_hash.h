@@ -79,14 +79,19 @@ CG_INLINE __u32 cg_hash_l3(__u32 seed, int is_v6, const __be32 *saddr, const __b
 	return cg_hash_flow(seed, is_v6, saddr, daddr, 0, 0, proto);
 }
 
-/* Home slot of a service key in cg_svc_index (no seed: local layout only). */
+/*
+ * Home slot of a service key in cg_svc_index: one multiply. The index is
+ * local to one gateway (no seed, never compared across a fleet), so it
+ * needs spread, not avalanche; the builder refuses keys that land more
+ * than CG_SVC_PROBES slots from home.
+ */
 CG_INLINE __u32 cg_hash_service(const __be32 *addr, __be16 port, __u8 proto, __u8 family)
 {
-	__u32 h = 0x2545f491U ^ ((__u32)family << 24 | (__u32)proto << 16 | (__u32)port);
+	__u32 x = (__u32)addr[0] ^ (__u32)addr[1] ^ (__u32)addr[2] ^ (__u32)addr[3];
 
-	h = cg_hash_step(h, (__u32)addr[0]);
-	h = cg_hash_step(h, (__u32)addr[1] ^ (__u32)addr[2] ^ (__u32)addr[3]);
-	return cg_mix32(h);
+	x ^= ((__u32)family << 24 | (__u32)proto << 16 | (__u32)port) * 0x9e3779b1U;
+	x *= 0x85ebca6bU;
+	return x ^ (x >> 15);
 }
 
 /* Second, independent hash of a flow hash: Maglev slot within the unit, so

@@ -312,7 +312,7 @@ static const struct tcase cases[] = {
 	{ "v6 client-key service, 16 ports of one client",
 	  .in = { UDP6(43000, RATIO6, 443), .payload_len = 8 }, .verdict = V_FWD, .svc = "ratio6",
 	  .sweep = 16, .new_flows = 0 },
-	{ "v4 frame padded to 60 bytes: padding not forwarded",
+	{ "v4 frame padded to 60 bytes: padding kept behind the packet",
 	  .in = { TCP4(40013, WEB4, 80, SYN), .pad = true, .pad_byte = 0xaa },
 	  .verdict = V_FWD, .unit = "dc-a", .svc = "web4" },
 	{ "v4 udp frame padded to 60 bytes",
@@ -1396,7 +1396,10 @@ static int frame_outer_dst(const struct pkt *p, __be32 dst[4])
 }
 
 /* Sanity of a forwarded frame, for a clearer message than a byte diff. */
-static void check_outer(const struct pkt *got, const __u8 *ip, size_t ip_len, struct why *w)
+/* The input's Ethernet padding (bytes after its IP packet) rides behind the
+ * inner packet unchanged: docs/dataplane.md §5. */
+static void check_outer(const struct pkt *got, const __u8 *ip, size_t ip_len, size_t pad,
+			struct why *w)
 {
 	size_t hl;
 
@@ -1421,9 +1424,11 @@ static void check_outer(const struct pkt *got, const __u8 *ip, size_t ip_len, st
 	}
 	if (got->len < 14 + hl + ip_len || memcmp(got->d + 14 + hl, ip, ip_len))
 		why_set(w, "inner packet not the original byte for byte");
-	if (got->len > 14 + hl + ip_len)
-		why_set(w, "%zu bytes after the inner packet (padding forwarded?)",
-			got->len - 14 - hl - ip_len);
+	if (got->len != 14 + hl + ip_len + pad)
+		why_set(w, "%zu bytes after the inner packet, the input had %zu of padding",
+			got->len - 14 - hl - ip_len, pad);
+	else if (pad && memcmp(got->d + 14 + hl + ip_len, ip + ip_len, pad))
+		why_set(w, "the padding after the inner packet is not the input's");
 }
 
 /*
@@ -1440,7 +1445,7 @@ static void check_forward(const struct ctx *c, const struct tcase *tc, const str
 	const char *unit_name = tc->unit;
 	struct pkt exp;
 	struct pkt_encap e = {};
-	size_t ip_off, ip_len;
+	size_t ip_off, ip_len, pad;
 	char addr[64];
 	__be32 dst[4];
 	int uid, epid, fam, cu;
@@ -1517,6 +1522,11 @@ static void check_forward(const struct ctx *c, const struct tcase *tc, const str
 		why_set(w, "test bug: cannot build the expected frame");
 		return;
 	}
+	pad = in->len - ip_off - ip_len;
+	if (exp.len + pad <= sizeof(exp.d)) {
+		memcpy(exp.d + exp.len, in->d + ip_off + ip_len, pad);
+		exp.len += pad;
+	}
 	/* first the destination, then every forwarded frame's outer header
 	 * (checksum, TTL 64, inner untouched), then the exact bytes */
 	pkt_format_addr(e.family, e.daddr, addr, sizeof(addr));
@@ -1530,7 +1540,7 @@ static void check_forward(const struct ctx *c, const struct tcase *tc, const str
 			gep >= 0 ? c->t->units[c->t->endpoints[gep].unit].name : "no unit's", gaddr,
 			c->t->units[uid].name, addr, h);
 	}
-	check_outer(got, in->d + ip_off, ip_len, w);
+	check_outer(got, in->d + ip_off, ip_len, pad, w);
 	if (tl_first_diff(exp.d, exp.len, got->d, got->len) >= 0) {
 		why_set(w, "output differs from the expected encapsulation to %s endpoint %s "
 			   "(h=%08x)", c->t->units[uid].name, addr, h);

@@ -95,8 +95,16 @@ static int find_endpoint(const struct cg_tables *t, int unit, int family, const 
 
 /* ---- endpoints ---- */
 
+/* The egress interface's MAC, looked up once per build and interface: a
+ * netlink round trip per endpoint dominated building 4096 of them. */
+struct link_cache {
+	int ifindex;
+	__u8 mac[6];
+};
+
 static int resolve_endpoint(const struct cg_cfg_endpoint *ce, int default_ifindex,
-			    struct cg_endpoint *ep, const char *path, struct cg_errors *errs)
+			    struct cg_endpoint *ep, const char *path, struct link_cache *lc,
+			    struct cg_errors *errs)
 {
 	char dev[IF_NAMESIZE] = "";
 	char hop[INET6_ADDRSTRLEN];
@@ -118,7 +126,16 @@ static int resolve_endpoint(const struct cg_cfg_endpoint *ce, int default_ifinde
 	ep->ifindex = ifindex;
 	if_indextoname(ifindex, dev);
 
-	err = cg_link_mac(ifindex, ep->smac);
+	if (lc->ifindex == ifindex) {
+		memcpy(ep->smac, lc->mac, 6);
+		err = 0;
+	} else {
+		err = cg_link_mac(ifindex, ep->smac);
+		if (!err) {
+			lc->ifindex = ifindex;
+			memcpy(lc->mac, ep->smac, 6);
+		}
+	}
 	if (err) {
 		cg_errors_add(errs, "%s: cannot read the MAC of %s: %s", path, dev, strerror(-err));
 		return -1;
@@ -270,7 +287,7 @@ static void apply_canary(struct cg_tables *t, const struct cg_cfg_service *cs, _
 	for (__u32 b = 0; b < cs->modulo; b++) {
 		if (!cg_canary_bucket(cs->name, seed, b, cs->canary_bp))
 			continue;
-		t->buckets[base + b].owner = unit;
+		t->buckets[base + b].owner = unit | CG_OWNER_CANARY;
 		t->buckets[base + b].unit = unit;
 	}
 }
@@ -398,9 +415,9 @@ static void carry_marks(struct cg_tables *out, const struct cg_tables *cur)
 			struct cg_bucket *nb = &out->buckets[svc->bucket_base + b];
 			const struct cg_bucket *ob = &cur->buckets[old->bucket_base + b];
 
-			if ((ob->owner & CG_OWNER_MASK) != nb->owner)
+			if ((ob->owner & CG_OWNER_MASK) != (nb->owner & CG_OWNER_MASK))
 				continue;
-			nb->owner = ob->owner;
+			nb->owner |= ob->owner & (CG_OWNER_AWAY | CG_OWNER_DRAIN);
 			nb->fence = ob->fence;
 		}
 	}
@@ -431,6 +448,7 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 	bool svc_cur[CG_MAX_SERVICES] = {}, svc_new[CG_MAX_SERVICES] = {};
 	static bool ep_cur[CG_MAX_ENDPOINTS], ep_new[CG_MAX_ENDPOINTS];
 	int unit_id[CG_MAX_UNITS];
+	struct link_cache lc = {};
 	__u32 base = 0;
 	int nerr = errs->n;
 
@@ -518,7 +536,7 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 				ep->mtu = ce->mtu;
 				memcpy(ep->daddr, ce->addr, 16);
 				snprintf(path, sizeof(path), "units[%d].endpoints[%d]", u, e);
-				if (resolve_endpoint(ce, default_ifindex, ep, path, errs))
+				if (resolve_endpoint(ce, default_ifindex, ep, path, &lc, errs))
 					continue;
 				if ((ce->family == CG_AF_INET && !cfg->has_src4) ||
 				    (ce->family == CG_AF_INET6 && !cfg->has_src6))
@@ -616,9 +634,11 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * over the serving units, so a bucket keeps its stand-in when some other
  * unit fails too, and shares follow capacity weights.
  */
-static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket, int exclude)
+static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket, int exclude,
+			 bool equal_weights)
 {
 	double best = -1.0;
+	__u32 best_h = 0;
 	int target = -1;
 
 	for (int u = 0; u < CG_MAX_UNITS; u++) {
@@ -629,6 +649,15 @@ static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 buck
 		if (un->state != CG_UNIT_SERVING || u == exclude)
 			continue;
 		h = cg_mix32(cg_hash_step(cg_hash_step(t->gen.seed ^ service_id, bucket), u));
+		if (equal_weights) {
+			/* -w/log(x) grows with x for one w: the largest hash wins,
+			 * and log() was most of an evacuation's build time */
+			if (target < 0 || h > best_h) {
+				best_h = h;
+				target = u;
+			}
+			continue;
+		}
 		x = ((double)h + 1.0) / 4294967297.0; /* (0, 1) */
 		score = -(double)(un->weight ? un->weight : 1) / log(x);
 		if (score > best) {
@@ -641,6 +670,17 @@ static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 buck
 
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 {
+	bool equal = true;
+	__u32 w0 = 0;
+
+	for (int u = 0; u < CG_MAX_UNITS; u++) {
+		__u32 w = t->units[u].weight ? t->units[u].weight : 1;
+
+		if (t->units[u].state != CG_UNIT_SERVING)
+			continue;
+		equal &= !w0 || w == w0;
+		w0 = w;
+	}
 	for (int s = 0; s < t->n_services; s++) {
 		const struct cg_service *svc = &t->services[s];
 
@@ -672,7 +712,7 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 			    t->units[owner->standby].state == CG_UNIT_SERVING)
 				target = owner->standby;
 			else
-				target = spread_target(t, svc->id, b, owner_id);
+				target = spread_target(t, svc->id, b, owner_id, equal);
 			if (target < 0) {
 				cg_errors_add(errs,
 					      "services \"%s\": no serving unit left for the buckets of %s",

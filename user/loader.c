@@ -116,7 +116,8 @@ static int set_pin_paths(struct bpf_object *obj, const char *dir)
 	struct bpf_map *map;
 
 	bpf_object__for_each_map(map, obj) {
-		if (!bpf_map__autocreate(map))
+		/* only our named maps: .rodata/.bss belong to one program load */
+		if (!bpf_map__autocreate(map) || bpf_map__is_internal(map))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, bpf_map__name(map));
 		if (bpf_map__set_pin_path(map, path))

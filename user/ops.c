@@ -160,6 +160,8 @@ void cg_audit(const char *instance, const char *action, const struct cg_op_opts 
 		if (r->fenced)
 			json_object_set_new(j, "buckets_fenced", json_integer(r->fenced));
 		json_object_set_new(j, "publish_ms", json_real(r->write_ms + r->swap_ms));
+		if (r->published_ns)
+			json_object_set_new(j, "published_ns", json_integer(r->published_ns));
 	}
 	json_object_set_new(j, "duration_ms", json_real(duration_ms));
 	if (o && o->automatic)
@@ -252,12 +254,13 @@ static int for_scope(struct cg_tables *t, const struct cg_scope *s, int unit, st
 
 static void mark_away(struct cg_bucket *b, void *arg)
 {
-	b->owner = (b->owner & CG_OWNER_MASK) | CG_OWNER_AWAY | (arg ? CG_OWNER_DRAIN : 0);
+	b->owner = (b->owner & (CG_OWNER_MASK | CG_OWNER_CANARY)) | CG_OWNER_AWAY |
+		   (arg ? CG_OWNER_DRAIN : 0);
 }
 
 static void mark_home(struct cg_bucket *b, void *arg)
 {
-	b->owner &= CG_OWNER_MASK;
+	b->owner &= CG_OWNER_MASK | CG_OWNER_CANARY;
 }
 
 /* Handovers whose hold ended: the bucket no longer needs the flow table. */
@@ -410,6 +413,7 @@ static int run_op(struct cg_dp *dp, const char *action, const struct cg_op_opts 
 	if (cg_publish(dp, t, errs))
 		goto out;
 	r->gen_after = t->gen.generation;
+	r->published_ns = t->gen.published_ns;
 	r->write_ms = dp->last_write_ms;
 	r->swap_ms = dp->last_swap_ms;
 	r->verify_ms = dp->last_verify_ms;
@@ -520,12 +524,21 @@ static int change_fence_release(struct cg_tables *t, const struct cg_tables *bef
 		if (unit < 0)
 			return -1;
 	}
+	bool used[CG_MAX_FENCES] = {};
+
+	/* a fence spans every unit its buckets moved to: release per bucket,
+	 * then free the records no bucket uses any more */
+	for (__u32 b = 0; b < t->buckets_used; b++) {
+		struct cg_bucket *bk = &t->buckets[b];
+
+		if (unit < 0 || bk->unit == unit)
+			bk->fence = 0;
+		else if (bk->fence < CG_MAX_FENCES)
+			used[bk->fence] = true;
+	}
 	for (int i = 1; i < CG_MAX_FENCES; i++)
-		if (t->fences[i].deadline_ns && (unit < 0 || t->fences[i].unit == unit))
+		if (!used[i])
 			memset(&t->fences[i], 0, sizeof(t->fences[i]));
-	for (__u32 b = 0; b < t->buckets_used; b++)
-		if (t->buckets[b].fence && !t->fences[t->buckets[b].fence % CG_MAX_FENCES].deadline_ns)
-			t->buckets[b].fence = 0;
 	return 0;
 }
 
