@@ -194,6 +194,7 @@ static void build_maglev(struct cg_tables *t, int unit, __u32 seed)
 	for (int s = 0; s < CG_MAGLEV_SIZE; s++) {
 		slots[s].endpoint = table[s];
 		slots[s].prev_endpoint = CG_EP_NONE;
+		slots[s].pad = 0;
 	}
 	free(heap);
 }
@@ -272,6 +273,11 @@ static __u32 name_hash(const char *s, __u32 seed)
 	for (; *s; s++)
 		h = cg_hash_step(h, (unsigned char)*s);
 	return cg_mix32(h);
+}
+
+__u32 cg_name_hash(const char *name, __u32 seed)
+{
+	return name_hash(name, seed);
 }
 
 /* Which buckets a canary takes: a seeded hash of (service, bucket) below
@@ -441,13 +447,20 @@ static void carry_transitions(struct cg_tables *out, const struct cg_tables *cur
 	}
 }
 
+static int cmp_cfg_service_name(const void *a, const void *b, void *arg)
+{
+	const struct cg_config *cfg = arg;
+
+	return strcmp(cfg->services[*(const int *)a].name, cfg->services[*(const int *)b].name);
+}
+
 int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, int default_ifindex,
 		    struct cg_tables *out, struct cg_errors *errs)
 {
 	bool unit_cur[CG_MAX_UNITS] = {}, unit_new[CG_MAX_UNITS] = {};
 	bool svc_cur[CG_MAX_SERVICES] = {}, svc_new[CG_MAX_SERVICES] = {};
 	static bool ep_cur[CG_MAX_ENDPOINTS], ep_new[CG_MAX_ENDPOINTS];
-	int unit_id[CG_MAX_UNITS];
+	int unit_id[CG_MAX_UNITS], svc_order[CG_MAX_SERVICES];
 	struct link_cache lc = {};
 	__u32 base = 0;
 	int nerr = errs->n;
@@ -552,13 +565,19 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
 		build_maglev(out, unit_id[u], cfg->seed);
 
 	/* services: ids by name; buckets laid out back to back in config order */
+	/* new ids and bucket bases in name order: the same set of services
+	 * gives the same tables whatever order the file lists them in */
+	for (int k = 0; k < cfg->n_services; k++)
+		svc_order[k] = k;
+	qsort_r(svc_order, cfg->n_services, sizeof(svc_order[0]), cmp_cfg_service_name, (void *)cfg);
 	for (int s = 0; s < cfg->n_services; s++) {
 		int id = cur ? find_service(cur, cfg->services[s].name) : -1;
 
 		if (id >= 0 && id < CG_MAX_SERVICES)
 			svc_new[id] = true;
 	}
-	for (int s = 0; s < cfg->n_services; s++) {
+	for (int k = 0; k < cfg->n_services; k++) {
+		int s = svc_order[k];
 		const struct cg_cfg_service *cs = &cfg->services[s];
 		struct cg_service_key *k = &out->svc_keys[s];
 		struct cg_service *v = &out->services[s];
@@ -634,8 +653,10 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * over the serving units, so a bucket keeps its stand-in when some other
  * unit fails too, and shares follow capacity weights.
  */
-static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 bucket, int exclude,
-			 bool equal_weights)
+/* Names, not ids, feed every hash that places buckets: ids depend on a
+ * gateway's apply history, names do not, so a fleet spreads alike. */
+static int spread_target(const struct cg_tables *t, __u32 service_hash, const __u32 *unit_hash,
+			 __u32 bucket, int exclude, bool equal_weights)
 {
 	double best = -1.0;
 	__u32 best_h = 0;
@@ -648,7 +669,7 @@ static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 buck
 
 		if (un->state != CG_UNIT_SERVING || u == exclude)
 			continue;
-		h = cg_mix32(cg_hash_step(cg_hash_step(t->gen.seed ^ service_id, bucket), u));
+		h = cg_mix32(cg_hash_step(service_hash ^ bucket, unit_hash[u]));
 		if (equal_weights) {
 			/* -w/log(x) grows with x for one w: the largest hash wins,
 			 * and log() was most of an evacuation's build time */
@@ -670,6 +691,7 @@ static int spread_target(const struct cg_tables *t, __u32 service_id, __u32 buck
 
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 {
+	__u32 unit_hash[CG_MAX_UNITS] = {}, svc_hash;
 	bool equal = true;
 	__u32 w0 = 0;
 
@@ -678,6 +700,7 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 
 		if (t->units[u].state != CG_UNIT_SERVING)
 			continue;
+		unit_hash[u] = name_hash(t->units[u].name, t->gen.seed);
 		equal &= !w0 || w == w0;
 		w0 = w;
 	}
@@ -686,6 +709,7 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 
 		if (svc->kind != CG_KIND_CORE)
 			continue;
+		svc_hash = name_hash(svc->name, t->gen.seed);
 		for (__u32 b = 0; b < svc->modulo; b++) {
 			struct cg_bucket *bk = &t->buckets[svc->bucket_base + b];
 			__u16 owner_id = bk->owner & CG_OWNER_MASK;
@@ -712,7 +736,7 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 			    t->units[owner->standby].state == CG_UNIT_SERVING)
 				target = owner->standby;
 			else
-				target = spread_target(t, svc->id, b, owner_id, equal);
+				target = spread_target(t, svc_hash, unit_hash, b, owner_id, equal);
 			if (target < 0) {
 				cg_errors_add(errs,
 					      "services \"%s\": no serving unit left for the buckets of %s",

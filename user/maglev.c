@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "maglev.h"
 #include "cg_hash.h"
 
 static __u32 hash_name(const char *s, __u32 seed)
 {
-	__u32 h = seed;
+	__u32 h = seed ^ 0x4d41474cU;
 
 	for (; *s; s++)
 		h = cg_hash_step(h, (unsigned char)*s);
@@ -16,38 +17,45 @@ static __u32 hash_name(const char *s, __u32 seed)
 
 void cg_maglev_fill(const struct cg_maglev_member *m, int n, __u32 seed, __u16 *table, __u32 size)
 {
-	__u32 *offset, *skip, *next, filled = 0;
+	bool equal = true;
+	__u32 *mh;
 
 	for (__u32 i = 0; i < size; i++)
 		table[i] = 0xffff;
 	if (n <= 0)
 		return;
-	offset = calloc(n, sizeof(*offset));
-	skip = calloc(n, sizeof(*skip));
-	next = calloc(n, sizeof(*next));
-	if (!offset || !skip || !next)
-		goto out;
+	mh = calloc(n, sizeof(*mh));
+	if (!mh)
+		return;
 	for (int i = 0; i < n; i++) {
-		offset[i] = hash_name(m[i].name, seed ^ 0x4d41474cU) % size;
-		skip[i] = hash_name(m[i].name, seed ^ 0x534b4950U) % (size - 1) + 1;
+		mh[i] = hash_name(m[i].name, seed);
+		equal &= m[i].weight == m[0].weight;
 	}
-	while (filled < size) {
-		for (int i = 0; i < n && filled < size; i++) {
-			for (__u32 w = 0; w < (m[i].weight ? m[i].weight : 1) && filled < size; w++) {
-				__u32 slot;
+	for (__u32 s = 0; s < size; s++) {
+		__u32 sh = cg_mix32(s * 0x9e3779b9U + seed), best_h = 0;
+		double best = -1.0;
+		int win = -1;
 
-				/* skip < size and size prime: the walk visits every slot */
-				do {
-					slot = (offset[i] + (__u64)next[i] * skip[i]) % size;
-					next[i]++;
-				} while (table[slot] != 0xffff);
-				table[slot] = m[i].id;
-				filled++;
+		for (int i = 0; i < n; i++) {
+			__u32 h = cg_mix32(mh[i] ^ sh);
+			double score;
+
+			if (equal) {
+				/* -w/ln(u) grows with u for one w: compare hashes */
+				if (win < 0 || h > best_h || (h == best_h && mh[i] > mh[win])) {
+					best_h = h;
+					win = i;
+				}
+				continue;
+			}
+			score = -(double)(m[i].weight ? m[i].weight : 1) /
+				log(((double)h + 1.0) / 4294967297.0);
+			if (score > best) {
+				best = score;
+				win = i;
 			}
 		}
+		table[s] = m[win].id;
 	}
-out:
-	free(offset);
-	free(skip);
-	free(next);
+	free(mh);
 }

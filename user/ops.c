@@ -239,7 +239,8 @@ static int for_scope(struct cg_tables *t, const struct cg_scope *s, int unit, st
 			if ((bk->owner & CG_OWNER_MASK) != unit)
 				continue;
 			if (s->percent && s->percent < 100 &&
-			    cg_mix32(cg_hash_step(t->gen.seed ^ svc->id, b)) % 100 >= s->percent)
+			    cg_mix32(cg_hash_step(cg_name_hash(svc->name, t->gen.seed), b)) % 100 >=
+				    s->percent)
 				continue;
 			fn(bk, arg);
 		}

@@ -64,6 +64,10 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  * whose owner serves again return to it. Buckets of other units never move. */
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs);
 
+/* Seeded hash of a unit or service name: what placement hashes use, so
+ * that they do not depend on ids (which follow a gateway's history). */
+__u32 cg_name_hash(const char *name, __u32 seed);
+
 /* Does a canary of bp basis points take this bucket of the service? */
 bool cg_canary_bucket(const char *service, __u32 seed, __u32 bucket, __u32 bp);
 
