@@ -6,7 +6,10 @@
 # dc-c in network namespaces), loads the steering and decap programs,
 # applies a configuration, runs live traffic, evacuates dc-b while traffic
 # flows (and measures the time from the command to the last packet dc-b
-# served), restores it, and removes everything again, pass or fail.
+# served), restores it; then starts the agent, silences dc-c (a datacenter
+# loss) and shows the automatic evacuation with its measured detection and
+# recovery times, then the guarded restore; and removes everything again,
+# pass or fail.
 # All traffic stays inside the namespaces (198.18.0.0/15, 2001:db8::/32).
 set -euo pipefail
 
@@ -151,7 +154,90 @@ traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2
 say
 cg gw stats
 
-heading "7. Tear down"
+heading "7. The agent: health probes, automatic evacuation, guarded restore"
+# the agent's audit records go beside the demo's other files
+export CELLGATE_AUDIT_LOG=$TB_TMP/audit.jsonl
+jq -n --arg v4 "$TB_VIP4" --argjson port "$TB_UDP_PORT" '{
+	interval: "50ms", fall: 3, rise: 5,
+	restore: {hold_down: "2s", successes: 20, fence: "300ms", handover: "30s"},
+	checks: [{type: "tunnel", vip: $v4, port: $port}]
+}' >"$TB_TMP/agent.json"
+say "Configuration ($TB_TMP/agent.json): every 50 ms, an IPIP/IPv6 frame like the"
+say "dataplane's goes to each endpoint, carrying a UDP probe to $TB_VIP4:$TB_UDP_PORT that"
+say "the unit's decap and cg-echo answer; 3 lost in a row = down. A unit back up is"
+say "restored after 2 s healthy and 20 answers in a row, through a 300 ms fence."
+printf '%s$ cellgate -i %s agent --config agent.json &%s\n' "$D" "$(tb_inst gw)" "$N"
+(exec nsenter --net="/run/netns/$(tb_ns gw)" -- "$TB_CG" -i "$(tb_inst gw)" agent \
+	--config "$TB_TMP/agent.json") </dev/null >"$TB_TMP/agent.log" 2>&1 &
+TB_PIDS+=($!)
+agent_up() {
+	"$TB_CG" -i "$(tb_inst gw)" -j agent status 2>/dev/null |
+		jq -e '[.units[] | select(.health == "up" and .state == "serving")] | length == 3' >/dev/null
+}
+for _ in $(seq 100); do agent_up && break; sleep 0.05; done
+agent_up || die "the agent did not come up: $(tail -3 "$TB_TMP/agent.log")"
+cg gw agent status
+
+heading "8. Datacenter loss: dc-c goes silent (nftables drops everything; link up)"
+tb_flows_bg "$TB_TMP/loss.sum" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 300 --packets 300 \
+	--interval-ms 10 --timeout-ms 20 --retries 100 --max-ms 30000 --json "$TB_TMP/loss.json"
+live=$TB_BG_PID
+sleep 1
+printf '%s$ nft ... drop (in dc-c'"'"'s namespace)%s\n' "$D" "$N"
+tb_nsx dc-c nft "add table netdev cgbh; add chain netdev cgbh in { type filter hook ingress device \"$(tb_unit_dev dc-c)\" priority -500; policy drop; }"
+for _ in $(seq 100); do
+	[[ $(tb_cg gw -j status | jq -r '.units[] | select(.name == "dc-c") | .state') == evacuated ]] && break
+	sleep 0.05
+done
+wait "$live"
+grep -E 'is down|evacuated' "$TB_TMP/agent.log" | tail -2 | sed 's/^/  agent: /'
+rec=$(jq -c 'select(.automatic and .action == "evacuate" and .unit == "dc-c")' "$TB_TMP/audit.jsonl" | tail -1)
+[[ -n $rec ]] || die "the agent did not evacuate dc-c: $(tail -3 "$TB_TMP/agent.log")"
+say "audit record:"
+jq -r '"  first failed probe \(.first_failure), detected \(.detected) (\(.detection_ms * 10 | floor / 10) ms later,\n  fall 3 x 50 ms), generation \(.generation_after) published \((.published_ns - .detected_ns) / 1e5 | floor / 10) ms after detection"' <<<"$rec"
+# the fault took effect when dc-c answered its last request; recovery is the
+# first request of one of its flows that a stand-in answered
+jq -r --argjson r "$rec" '
+	([.flows[] | . as $f | range(0; .units | length) | select($f.units[.] == "dc-c") | $f.t_ns[.]] | max) as $tf
+	| [.flows[] | select(.units[0] == "dc-c") | . as $f
+	   | [range(0; .units | length) | select($f.units[.] != null and $f.units[.] != "dc-c" and $f.t_ns[.] > $tf)
+	      | $f.t_ns[.]] | min | select(. != null)] as $back
+	| "\($B)loss of dc-c to detection: \(($r.detected_ns - $tf) / 1e5 | floor / 10) ms; to traffic recovered: " +
+	  "\((($back | min) - $tf) / 1e5 | floor / 10) ms (first of its \($back | length) flows answered by a stand-in), " +
+	  "\((($back | max) - $tf) / 1e5 | floor / 10) ms (all of them)\($N)"' --arg B "$B" --arg N "$N" \
+	"$TB_TMP/loss.json"
+jq -r '"live traffic: \(.answered)/\(.sent) requests answered, \(.lost) lost (requests in flight during the loss were retried)"' "$TB_TMP/loss.sum"
+jq -e '.lost == 0 and .unsent == 0' "$TB_TMP/loss.sum" >/dev/null || unanswered=1
+cg gw agent status
+
+heading "9. dc-c comes back: a guarded restore"
+tb_flows_bg "$TB_TMP/back.sum" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 300 --packets 400 \
+	--interval-ms 10 --max-ms 30000
+live=$TB_BG_PID
+sleep 0.5
+printf '%s$ nft delete table netdev cgbh (in dc-c'"'"'s namespace)%s\n' "$D" "$N"
+tb_nsx dc-c nft delete table netdev cgbh
+t0=$(date +%s%N)
+for _ in $(seq 200); do
+	[[ $(tb_cg gw -j status | jq -r '.units[] | select(.name == "dc-c") | .state') == serving ]] && break
+	sleep 0.05
+done
+t1=$(date +%s%N)
+wait "$live"
+grep -E 'is up again|restored' "$TB_TMP/agent.log" | tail -2 | sed 's/^/  agent: /'
+say "restored $(((t1 - t0) / 1000000)) ms after dc-c answered again (hold-down 2 s + 20 answers in a row)"
+jq -r 'select(.automatic and .action == "restore" and .unit == "dc-c") |
+	"audit record: restore by \(.who), generation \(.generation_after), \(.buckets_moved) buckets back, \(.buckets_fenced // 0) fenced for \(.fence_ms) ms"' \
+	"$TB_TMP/audit.jsonl" | tail -1
+jq -r '"live traffic across the restore: \(.answered)/\(.sent) requests answered, \(.lost) lost (new flows of fenced buckets wait out the fence)"' "$TB_TMP/back.sum"
+jq -e '.lost == 0 and .unsent == 0' "$TB_TMP/back.sum" >/dev/null || unanswered=1
+say
+say "Metrics (curl http://127.0.0.1:9469/metrics in the gateway's namespace), a few of them:"
+tb_nsx gw curl -s http://127.0.0.1:9469/metrics |
+	grep -E '^cellgate_(unit_packets_total|agent_evacuations_total\{unit="dc-c",cause="probe"|agent_restores_total|generation )' |
+	sed 's/^/  /'
+
+heading "10. Tear down"
 tb_teardown
 if [[ $unanswered -ne 0 ]]; then
 	die "some requests went unanswered (see above): the dataplane or the test bed is broken"

@@ -11,12 +11,13 @@ set -euo pipefail
 #        libmicrohttpd-dev pkg-config make gcc
 # tests and demo: iproute2 (ip, netns, veth), jq (JSON from cellgate -j and
 #        the test tools), ethtool, nftables, procps (sysctl), util-linux
-#        (nsenter), iputils-ping (reachability checks in the test bed)
+#        (nsenter, setpriv), iputils-ping (reachability checks in the test bed),
+#        curl (scrapes the agent's /metrics)
 PKGS=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev
 	libnl-3-dev libnl-route-3-dev libjansson-dev libmicrohttpd-dev
 	pkg-config make gcc
-	iproute2 ethtool nftables procps util-linux jq iputils-ping
+	iproute2 ethtool nftables procps util-linux jq iputils-ping curl
 )
 
 if [[ $(id -u) -ne 0 ]]; then

@@ -655,22 +655,30 @@ int cg_build_tables(const struct cg_config *cfg, const struct cg_tables *cur, in
  */
 /* Names, not ids, feed every hash that places buckets: ids depend on a
  * gateway's apply history, names do not, so a fleet spreads alike. */
-static int spread_target(const struct cg_tables *t, __u32 service_hash, const __u32 *unit_hash,
-			 __u32 bucket, int exclude, bool equal_weights)
+/* The units an evacuated bucket may go to, listed once per reassignment. */
+struct cg_spread {
+	int n;
+	int unit[CG_MAX_UNITS]; /* serving units, in id order */
+	__u32 hash[CG_MAX_UNITS]; /* cg_name_hash of each */
+	bool equal_weights;
+};
+
+static int spread_target(const struct cg_tables *t, const struct cg_spread *sp, __u32 service_hash,
+			 __u32 bucket, int exclude)
 {
 	double best = -1.0;
 	__u32 best_h = 0;
 	int target = -1;
 
-	for (int u = 0; u < CG_MAX_UNITS; u++) {
-		const struct cg_unit *un = &t->units[u];
+	for (int i = 0; i < sp->n; i++) {
+		int u = sp->unit[i];
 		__u32 h;
 		double x, score;
 
-		if (un->state != CG_UNIT_SERVING || u == exclude)
+		if (u == exclude)
 			continue;
-		h = cg_mix32(cg_hash_step(service_hash ^ bucket, unit_hash[u]));
-		if (equal_weights) {
+		h = cg_mix32(cg_hash_step(service_hash ^ bucket, sp->hash[i]));
+		if (sp->equal_weights) {
 			/* -w/log(x) grows with x for one w: the largest hash wins,
 			 * and log() was most of an evacuation's build time */
 			if (target < 0 || h > best_h) {
@@ -680,7 +688,7 @@ static int spread_target(const struct cg_tables *t, __u32 service_hash, const __
 			continue;
 		}
 		x = ((double)h + 1.0) / 4294967297.0; /* (0, 1) */
-		score = -(double)(un->weight ? un->weight : 1) / log(x);
+		score = -(double)(t->units[u].weight ? t->units[u].weight : 1) / log(x);
 		if (score > best) {
 			best = score;
 			target = u;
@@ -691,17 +699,17 @@ static int spread_target(const struct cg_tables *t, __u32 service_hash, const __
 
 int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 {
-	__u32 unit_hash[CG_MAX_UNITS] = {}, svc_hash;
-	bool equal = true;
-	__u32 w0 = 0;
+	struct cg_spread sp = { .equal_weights = true };
+	__u32 svc_hash, w0 = 0;
 
 	for (int u = 0; u < CG_MAX_UNITS; u++) {
 		__u32 w = t->units[u].weight ? t->units[u].weight : 1;
 
 		if (t->units[u].state != CG_UNIT_SERVING)
 			continue;
-		unit_hash[u] = name_hash(t->units[u].name, t->gen.seed);
-		equal &= !w0 || w == w0;
+		sp.unit[sp.n] = u;
+		sp.hash[sp.n++] = name_hash(t->units[u].name, t->gen.seed);
+		sp.equal_weights &= !w0 || w == w0;
 		w0 = w;
 	}
 	for (int s = 0; s < t->n_services; s++) {
@@ -736,7 +744,7 @@ int cg_tables_reassign(struct cg_tables *t, struct cg_errors *errs)
 			    t->units[owner->standby].state == CG_UNIT_SERVING)
 				target = owner->standby;
 			else
-				target = spread_target(t, svc_hash, unit_hash, b, owner_id, equal);
+				target = spread_target(t, &sp, svc_hash, b, owner_id);
 			if (target < 0) {
 				cg_errors_add(errs,
 					      "services \"%s\": no serving unit left for the buckets of %s",

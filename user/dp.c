@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <net/if.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -584,6 +585,14 @@ static int dp_write_tx_ports(struct cg_dp *dp, const struct cg_tables *t, struct
 		if (!ifindex)
 			continue;
 		if (bpf_map_update_elem(dp->fd[CG_DP_TX_PORTS], &ifindex, &ifindex, BPF_ANY)) {
+			char name[IF_NAMESIZE];
+
+			/* An interface that went away (its namespace deleted, a NIC
+			 * unplugged) cannot be a redirect target, and packets to it
+			 * are dropped either way; it must not block the publish
+			 * that moves traffic off it. */
+			if (!if_indextoname(ifindex, name) && errno == ENXIO)
+				continue;
 			cg_errors_add(errs, "cannot add interface %u to cg_tx_ports: %s", ifindex,
 				      cg_strerror(-errno));
 			return -1;

@@ -53,6 +53,7 @@ struct cg_op_result {
 	__u32 fenced; /* buckets fenced by this operation */
 	int fence_id;
 	bool noop; /* nothing to change */
+	__u64 published_ns; /* CLOCK_REALTIME of the swap (cg_gen.published_ns), 0 = not published */
 	double build_ms; /* lock held to tables ready */
 	double write_ms, swap_ms, verify_ms;
 };
