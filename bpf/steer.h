@@ -44,7 +44,13 @@ struct cg_decision {
 	__u8 fence_action; /* enum cg_fence_action, with CG_R_FENCED */
 	__u8 pad;
 	__u64 now; /* bpf_ktime_get_ns(), read once and only when a deadline matters */
-	__be32 outer_src[4];
+	__be32 outer_src[4]; /* holds cg_gen.src6 until cg_choose() fills in the host bits */
+	/* from the one cg_gen the packet sees: cg_root is read once, since a
+	 * publish swaps it under a running program (the update waits for the
+	 * grace period only after the swap) */
+	__u32 seed;
+	__u32 bucket_slots;
+	__be32 src4, src4_hostmask, src6_hostmask;
 };
 
 static __always_inline __u64 cg_now(struct cg_decision *d)
@@ -252,7 +258,12 @@ static __always_inline void cg_transition(struct cg_decision *d, const struct cg
 	cg_flow_key(d, &fk);
 	fl = bpf_map_lookup_elem(&cg_flows, &fk);
 	if (fl) {
-		if (cg_unit_alive(bank, fl->unit, d) && cg_endpoint_get(bank, fl->endpoint, fl->unit)) {
+		/* on the owner the bucket moves away from, a record lasts as long
+		 * as that owner's hold (drain deadline, handover) */
+		bool keep = fl->unit == prev_unit ? cg_unit_holds(bank, fl->unit, d) :
+						     cg_unit_alive(bank, fl->unit, d);
+
+		if (keep && cg_endpoint_get(bank, fl->endpoint, fl->unit)) {
 			d->unit = fl->unit;
 			d->endpoint = fl->endpoint;
 			return;
@@ -289,8 +300,11 @@ static __always_inline void cg_transition(struct cg_decision *d, const struct cg
 		d->new_flow = 1;
 }
 
-/* A source-prefix pin of this service whose unit serves. */
-static __always_inline bool cg_pinned_unit(const struct cg_decision *d, __u32 svc_id, __u32 *unit)
+/* A source-prefix pin of this service whose unit serves. A pinned unit that
+ * drains keeps the pin's established flows: *prev is set to it and the
+ * packet follows the bucket as a transition (new flows recorded elsewhere). */
+static __always_inline bool cg_pinned_unit(struct cg_decision *d, __u32 svc_id, __u32 *unit,
+					   __u16 *prev)
 {
 	const struct cg_pin *pin;
 
@@ -313,11 +327,16 @@ static __always_inline bool cg_pinned_unit(const struct cg_decision *d, __u32 sv
 		__builtin_memcpy(k.addr, d->saddr, 16);
 		pin = bpf_map_lookup_elem(&cg_pins6, &k);
 	}
-	/* an evacuated pinned unit loses its pins: evacuation wins */
-	if (!pin || !cg_unit_serving(d->bank, pin->unit))
+	if (!pin)
 		return false;
-	*unit = pin->unit;
-	return true;
+	if (cg_unit_serving(d->bank, pin->unit)) {
+		*unit = pin->unit;
+		return true;
+	}
+	/* an evacuated pinned unit loses its pins: evacuation wins */
+	if (cg_unit_holds(d->bank, pin->unit, d))
+		*prev = pin->unit;
+	return false;
 }
 
 /* Is this packet a new flow on a fenced bucket whose fence still holds? */
@@ -375,6 +394,12 @@ __noinline int cg_find_service(struct cg_decision *d)
 	if (!g)
 		return CG_R_NO_CONFIG;
 	d->bank = g->bank & 1;
+	d->seed = g->seed;
+	d->bucket_slots = g->bucket_slots;
+	d->src4 = g->src4;
+	d->src4_hostmask = g->src4_hostmask;
+	__builtin_memcpy(d->outer_src, g->src6, 16);
+	d->src6_hostmask = g->src6_hostmask;
 	__builtin_memcpy(sk.addr, d->daddr, 16);
 	sk.family = d->family;
 	sk.proto = d->proto;
@@ -413,37 +438,33 @@ __noinline int cg_choose(struct cg_decision *d)
 	const struct cg_maglev_slot *slot;
 	const struct cg_endpoint *ep;
 	const struct cg_service *svc;
-	const struct cg_gen *g;
-	__u16 prev_unit = CG_UNIT_NONE;
+	__u16 prev_unit = CG_UNIT_NONE, pin_prev = CG_UNIT_NONE;
 	__u32 idx, unit;
 	bool v6;
 
 	if (!d)
 		return CG_R_NO_CONFIG;
 	v6 = d->family == CG_AF_INET6;
-	g = cg_live_gen();
-	if (!g || (g->bank & 1) != d->bank)
-		return CG_R_NO_CONFIG; /* cannot happen: a publish waits for us */
 	idx = d->bank * CG_MAX_SERVICES + d->svc_index;
 	svc = bpf_map_lookup_elem(&cg_services, &idx);
 	if (!svc)
 		return CG_R_NO_SERVICE;
 
 	if (d->flags & CG_PKT_F_FRAG)
-		d->hash = cg_hash_l3(g->seed, v6, d->saddr, d->daddr, d->proto);
+		d->hash = cg_hash_l3(d->seed, v6, d->saddr, d->daddr, d->proto);
 	else
-		d->hash = cg_hash_flow(g->seed, v6, d->saddr, d->daddr, d->sport, d->dport, d->proto);
+		d->hash = cg_hash_flow(d->seed, v6, d->saddr, d->daddr, d->sport, d->dport, d->proto);
 
 	if (svc->kind == CG_KIND_CORE) {
 		const struct cg_bucket *b;
 		__u32 bucket, h = d->hash;
 
-		if ((svc->flags & CG_SVC_F_PINS) && cg_pinned_unit(d, svc->id, &unit))
+		if ((svc->flags & CG_SVC_F_PINS) && cg_pinned_unit(d, svc->id, &unit, &pin_prev))
 			goto chosen;
 		if (!svc->modulo)
 			return CG_R_NO_UNIT;
 		if (svc->key_source == CG_KEY_CLIENT)
-			h = cg_hash_addr(g->seed, v6, d->saddr);
+			h = cg_hash_addr(d->seed, v6, d->saddr);
 		bucket = cg_bucket_of_hash(h, svc->modulo);
 		if (svc->key_source == CG_KEY_PAYLOAD) {
 			if (d->has_key) {
@@ -455,20 +476,26 @@ __noinline int cg_choose(struct cg_decision *d)
 				goto chosen;
 			}
 		}
-		idx = d->bank * g->bucket_slots + svc->bucket_base + bucket;
+		idx = d->bank * d->bucket_slots + svc->bucket_base + bucket;
 		b = bpf_map_lookup_elem(&cg_buckets, &idx);
 		if (!b)
 			return CG_R_NO_UNIT;
 		unit = b->unit;
-		prev_unit = b->prev_unit;
+		prev_unit = pin_prev != CG_UNIT_NONE ? pin_prev : b->prev_unit;
 		if (b->fence && cg_fenced(d, svc->flags, b->fence)) {
 			d->unit = unit;
 			return CG_R_FENCED;
 		}
-	} else if (svc->kind == CG_KIND_SHARED && cg_unit_serving(d->bank, svc->local_unit)) {
-		unit = svc->local_unit;
 	} else {
-		unit = cg_central(d->bank, svc->central_unit);
+		__u32 home = svc->kind == CG_KIND_SHARED ? svc->local_unit : svc->central_unit;
+
+		if (svc->kind == CG_KIND_SHARED && cg_unit_serving(d->bank, svc->local_unit))
+			unit = svc->local_unit;
+		else
+			unit = cg_central(d->bank, svc->central_unit);
+		/* the unit that serves it drains: its established flows stay */
+		if (unit != home && home < CG_MAX_UNITS && cg_unit_holds(d->bank, home, d))
+			prev_unit = home;
 	}
 
 chosen:
@@ -489,12 +516,9 @@ chosen:
 		return CG_R_NO_ENDPOINT;
 	/* outer source: the flow hash in the prefix's host bits (ECMP/RSS entropy) */
 	if (ep->family == CG_AF_INET) {
-		d->outer_src[0] = g->src4 | (bpf_htonl(d->hash) & g->src4_hostmask);
+		d->outer_src[0] = d->src4 | (bpf_htonl(d->hash) & d->src4_hostmask);
 	} else {
-		d->outer_src[0] = g->src6[0];
-		d->outer_src[1] = g->src6[1];
-		d->outer_src[2] = g->src6[2];
-		d->outer_src[3] = g->src6[3] | (bpf_htonl(d->hash) & g->src6_hostmask);
+		d->outer_src[3] |= bpf_htonl(d->hash) & d->src6_hostmask;
 	}
 	return CG_R_FORWARDED;
 }

@@ -87,8 +87,15 @@ static void addr_str(int family, const __be32 *a, char *buf, size_t len)
 
 static void print_errors(const struct cg_errors *e, const char *what)
 {
-	for (int i = 0; i < e->n; i++)
-		fprintf(stderr, "%s: %s\n", what, e->msgs[i]);
+	size_t n = strlen(what);
+
+	for (int i = 0; i < e->n; i++) {
+		/* syntax and file errors name the file already (user/config.c) */
+		if (!strncmp(e->msgs[i], what, n) && !strncmp(e->msgs[i] + n, ": ", 2))
+			fprintf(stderr, "%s\n", e->msgs[i]);
+		else
+			fprintf(stderr, "%s: %s\n", what, e->msgs[i]);
+	}
 }
 
 /* The live tables of the instance; *dp stays open for a later publish. */

@@ -324,27 +324,38 @@ static int fence_moved(struct cg_tables *t, const struct cg_tables *before, cons
 	return 0;
 }
 
-/* A central unit leaving with no serving standby takes global and shared
- * services down with it: refuse unless forced. */
+/* Global and shared services need the central unit or its standby: taking
+ * out the last serving one of the two drops them, so refuse unless forced. */
 static int central_guard(const struct cg_tables *t, int unit, const struct cg_op_opts *o,
 			 struct cg_errors *errs)
 {
-	const struct cg_unit *u = &t->units[unit];
-	bool needed = false;
+	if (o->force)
+		return 0;
+	for (int i = 0; i < t->n_services; i++) {
+		const struct cg_service *s = &t->services[i];
+		__u16 c = s->central_unit, sb;
+		bool before, after;
 
-	if (o->force || u->role != CG_ROLE_CENTRAL)
-		return 0;
-	if (u->standby < CG_MAX_UNITS && t->units[u->standby].state == CG_UNIT_SERVING &&
-	    u->standby != unit)
-		return 0;
-	for (int i = 0; i < t->n_services; i++)
-		needed |= t->services[i].kind != CG_KIND_CORE && t->services[i].central_unit == unit;
-	if (!needed)
-		return 0;
-	cg_errors_add(errs,
-		      "%s is the central unit of global/shared services and has no serving standby: they would be dropped (--force to do it anyway)",
-		      u->name);
-	return -1;
+		if (s->kind == CG_KIND_CORE || c >= CG_MAX_UNITS)
+			continue;
+		sb = t->units[c].standby;
+		before = t->units[c].state == CG_UNIT_SERVING ||
+			 (sb < CG_MAX_UNITS && t->units[sb].state == CG_UNIT_SERVING);
+		after = (c != unit && t->units[c].state == CG_UNIT_SERVING) ||
+			(sb < CG_MAX_UNITS && sb != unit && t->units[sb].state == CG_UNIT_SERVING);
+		if (!before || after)
+			continue;
+		if (c == unit)
+			cg_errors_add(errs,
+				      "%s is the central unit of global/shared services and has no serving standby: they would be dropped (--force to do it anyway)",
+				      t->units[unit].name);
+		else
+			cg_errors_add(errs,
+				      "%s stands in for the central unit %s, which is not serving: global/shared services would be dropped (--force to do it anyway)",
+				      t->units[unit].name, t->units[c].name);
+		return -1;
+	}
+	return 0;
 }
 
 /*
@@ -462,9 +473,16 @@ static int change_drain(struct cg_tables *t, const struct cg_tables *before,
 
 	if (unit < 0)
 		return -1;
-	t->units[unit].hold_until_ns = o->deadline_ms ? now + o->deadline_ms * 1000000ull : 0;
-	if (!whole_unit(&o->scope))
+	if (!whole_unit(&o->scope)) {
+		__u64 end = o->deadline_ms ? now + o->deadline_ms * 1000000ull : 0;
+
+		/* the unit keeps serving and its hold may be a running handover's
+		 * (it stands in for a restored unit): only ever extend it */
+		if (end > t->units[unit].hold_until_ns)
+			t->units[unit].hold_until_ns = end;
 		return for_scope(t, &o->scope, unit, errs, mark_away, (void *)1);
+	}
+	t->units[unit].hold_until_ns = o->deadline_ms ? now + o->deadline_ms * 1000000ull : 0;
 	for (int i = 0; i < CG_MAX_UNITS; i++)
 		serving += i != unit && t->units[i].state == CG_UNIT_SERVING;
 	if (!serving) {
