@@ -262,6 +262,13 @@ static void report_op(const char *what, const struct cg_op_opts *o, const struct
 		}
 		json_object_set_new(j, "moved_to", to);
 		json_object_set_new(j, "moved_from", from);
+		{
+			json_t *by = json_object();
+
+			for (int i = 0; i < r->n_services; i++)
+				json_object_set_new(by, r->svc[i].name, json_integer(r->svc[i].moved));
+			json_object_set_new(j, "moved_by_service", by);
+		}
 		print_json(j);
 		return;
 	}
@@ -281,8 +288,10 @@ static void report_op(const char *what, const struct cg_op_opts *o, const struct
 	printf("\n");
 	for (int u = 0; u < CG_MAX_UNITS; u++)
 		if (r->moved_from[u] || r->moved_to[u])
-			printf("  %-16s -%u +%u buckets\n", names->units[u].name, r->moved_from[u],
+			printf("  unit %-16s -%u +%u buckets\n", names->units[u].name, r->moved_from[u],
 			       r->moved_to[u]);
+	for (int i = 0; i < r->n_services; i++)
+		printf("  service %-13s %u buckets moved\n", r->svc[i].name, r->svc[i].moved);
 	if (!o->dry_run)
 		printf("  build %.2f ms, write %.2f ms, swap %.2f ms (visible at its start; returns after the RCU grace period), verify %.2f ms\n",
 		       r->build_ms, r->write_ms, r->swap_ms, r->verify_ms);

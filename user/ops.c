@@ -75,24 +75,43 @@ static const char *instance_of(const struct cg_dp *dp)
 void cg_op_diff(const struct cg_tables *before, const struct cg_tables *after,
 		struct cg_op_result *r)
 {
-	__u32 n = before->buckets_used < after->buckets_used ? before->buckets_used :
-							       after->buckets_used;
-
 	r->moved = 0;
+	r->n_services = 0;
 	memset(r->moved_from, 0, sizeof(r->moved_from));
 	memset(r->moved_to, 0, sizeof(r->moved_to));
 	if (!before->gen.generation)
 		return;
-	for (__u32 i = 0; i < n; i++) {
-		__u16 a = before->buckets[i].unit, b = after->buckets[i].unit;
+	/* service by service, matched by name: an apply may lay buckets out anew */
+	for (int i = 0; i < after->n_services; i++) {
+		const struct cg_service *sa = &after->services[i], *sb = NULL;
+		__u32 moved = 0;
 
-		if (a == b)
+		if (sa->kind != CG_KIND_CORE)
 			continue;
-		r->moved++;
-		if (a < CG_MAX_UNITS)
-			r->moved_from[a]++;
-		if (b < CG_MAX_UNITS)
-			r->moved_to[b]++;
+		for (int k = 0; k < before->n_services && !sb; k++)
+			if (!strcmp(before->services[k].name, sa->name) &&
+			    before->services[k].kind == CG_KIND_CORE &&
+			    before->services[k].modulo == sa->modulo)
+				sb = &before->services[k];
+		if (!sb)
+			continue; /* new or resized: no bucket-for-bucket comparison */
+		for (__u32 b = 0; b < sa->modulo; b++) {
+			__u16 from = before->buckets[sb->bucket_base + b].unit;
+			__u16 to = after->buckets[sa->bucket_base + b].unit;
+
+			if (from == to)
+				continue;
+			moved++;
+			if (from < CG_MAX_UNITS)
+				r->moved_from[from]++;
+			if (to < CG_MAX_UNITS)
+				r->moved_to[to]++;
+		}
+		if (!moved)
+			continue;
+		r->moved += moved;
+		snprintf(r->svc[r->n_services].name, CG_NAME_LEN, "%s", sa->name);
+		r->svc[r->n_services++].moved = moved;
 	}
 }
 

@@ -50,6 +50,11 @@ struct cg_op_result {
 	__u32 moved; /* buckets whose serving unit changed */
 	__u32 moved_from[CG_MAX_UNITS];
 	__u32 moved_to[CG_MAX_UNITS];
+	int n_services; /* services with buckets that moved, and how many */
+	struct {
+		char name[CG_NAME_LEN];
+		__u32 moved;
+	} svc[CG_MAX_SERVICES];
 	__u32 fenced; /* buckets fenced by this operation */
 	int fence_id;
 	bool noop; /* nothing to change */
