@@ -154,7 +154,23 @@ traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2
 say
 cg gw stats
 
-heading "7. The agent: health probes, automatic evacuation, guarded restore"
+heading "7. A partial move behind a fence: one service, one bucket range"
+say "Buckets 0-3399 of udp4 (dc-a's share of that service) move; dc-a keeps every other"
+say "service. New flows on the moved buckets are held for 2 s (a write fence: the data may"
+say "still be replicating) and counted as fenced; established ones are forwarded."
+cg gw evacuate dc-a --service udp4 --buckets 0-3399 --fence 2s
+tb_flows --max-ms 600 --timeout-ms 100 --retries 1 --dst "$TB_VIP4:$TB_UDP_PORT" --flows 1000 \
+	--packets 1 --src-port-base 50000 >"$TB_TMP/fenced.sum" 2>/dev/null
+jq -r '"during the fence: \(.answered)/\(.sent) new UDP flows answered, by unit \(.by_unit | tostring)"' \
+	"$TB_TMP/fenced.sum"
+tb_cg gw -j stats | jq -r '"fenced new flows counted per unit: " +
+	([.units[] | "\(.name) \(.fenced)"] | join(", "))'
+say "Waiting out the fence (it ends in the dataplane, no command needed)..."
+sleep 2.2
+traffic "UDP/IPv4" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 3000 --packets 2 --src-port-base 51000
+cg gw restore dc-a --service udp4 --handover 0
+
+heading "8. The agent: health probes, automatic evacuation, guarded restore"
 # the agent's audit records go beside the demo's other files
 export CELLGATE_AUDIT_LOG=$TB_TMP/audit.jsonl
 jq -n --arg v4 "$TB_VIP4" --argjson port "$TB_UDP_PORT" '{
@@ -178,7 +194,7 @@ for _ in $(seq 100); do agent_up && break; sleep 0.05; done
 agent_up || die "the agent did not come up: $(tail -3 "$TB_TMP/agent.log")"
 cg gw agent status
 
-heading "8. Datacenter loss: dc-c goes silent (nftables drops everything; link up)"
+heading "9. Datacenter loss: dc-c goes silent (nftables drops everything; link up)"
 tb_flows_bg "$TB_TMP/loss.sum" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 300 --packets 300 \
 	--interval-ms 10 --timeout-ms 20 --retries 100 --max-ms 30000 --json "$TB_TMP/loss.json"
 live=$TB_BG_PID
@@ -210,7 +226,7 @@ jq -r '"live traffic: \(.answered)/\(.sent) requests answered, \(.lost) lost (re
 jq -e '.lost == 0 and .unsent == 0' "$TB_TMP/loss.sum" >/dev/null || unanswered=1
 cg gw agent status
 
-heading "9. dc-c comes back: a guarded restore"
+heading "10. dc-c comes back: a guarded restore"
 tb_flows_bg "$TB_TMP/back.sum" --dst "$TB_VIP4:$TB_UDP_PORT" --flows 300 --packets 400 \
 	--interval-ms 10 --max-ms 30000
 live=$TB_BG_PID
@@ -237,7 +253,7 @@ tb_nsx gw curl -s http://127.0.0.1:9469/metrics |
 	grep -E '^cellgate_(unit_packets_total|agent_evacuations_total\{unit="dc-c",cause="probe"|agent_restores_total|generation )' |
 	sed 's/^/  /'
 
-heading "10. Tear down"
+heading "11. Tear down"
 tb_teardown
 if [[ $unanswered -ne 0 ]]; then
 	die "some requests went unanswered (see above): the dataplane or the test bed is broken"
