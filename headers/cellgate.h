@@ -344,7 +344,7 @@ struct cg_info {
 /*
  * cg_pins4 / cg_pins6 (LPM tries): client prefixes pinned to a unit,
  * per service, whatever their routing key ("key traffic protection").
- * The match covers bank, service index and then the address, so
+ * The match covers bank, service id and then the address, so
  * prefixlen = 32 + the address prefix length.
  */
 struct cg_pin4_key {

@@ -797,7 +797,12 @@ __u64 cg_bank_hash(const struct cg_bank_view *v)
 		h = hash_bytes(h, &v->services[i], sizeof(v->services[i]));
 	}
 	h = hash_bytes(h, v->buckets, (size_t)v->buckets_used * sizeof(*v->buckets));
-	h = hash_bytes(h, v->units, CG_MAX_UNITS * sizeof(*v->units));
+	for (int u = 0; u < CG_MAX_UNITS; u++) {
+		struct cg_unit un = v->units[u];
+
+		un.hold_until_ns = !!un.hold_until_ns; /* this host's clock, like fences */
+		h = hash_bytes(h, &un, sizeof(un));
+	}
 	for (int i = 0; i < CG_MAX_ENDPOINTS; i++) {
 		struct cg_endpoint ep = v->endpoints[i];
 

@@ -500,6 +500,14 @@ static int do_move(const char *cmd, int argc, char **argv,
 		cg_err("usage: cellgate %s UNIT [options]; see cellgate %s -h\n", cmd, cmd);
 		return 2;
 	}
+	if (o.deadline_ms && strcmp(cmd, "drain") && strcmp(cmd, "restore")) {
+		cg_err("%s: --deadline/--handover apply to drain and restore only\n", cmd);
+		return 2;
+	}
+	if (release && (o.scope.service || o.scope.has_range || o.scope.percent || o.fence_ms)) {
+		cg_err("fence release takes only an optional UNIT\n");
+		return 2;
+	}
 	if (o.scope.has_range && !o.scope.service) {
 		cg_err("%s: --buckets needs --service (bucket numbers belong to one service)\n", cmd);
 		return 2;

@@ -27,7 +27,7 @@ struct cg_scope {
 	const char *service; /* NULL: every service */
 	bool has_range; /* with service: buckets first..last */
 	__u32 first, last;
-	__u32 percent; /* 1..99: that share, picked by a seeded hash; 0 or 100: all */
+	__u32 percent; /* 1..100: that share, picked by a seeded hash; 0 or 100: all */
 };
 
 struct cg_op_opts {
