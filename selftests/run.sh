@@ -67,6 +67,12 @@ for p in "${progs[@]}"; do
 	name=$(basename "$p")
 	echo "${bold}=== $name${off}"
 	start=$SECONDS
+	# a script may ask for more time with a "# cg-test-timeout: SECONDS" line
+	timeout_s=${CG_TEST_TIMEOUT:-300}
+	if [[ $p == *.sh ]] && t=$(grep -m1 -oP '^# cg-test-timeout: \K[0-9]+' "$p") &&
+		[[ -z ${CG_TEST_TIMEOUT:-} ]]; then
+		timeout_s=$t
+	fi
 	# -k: a program ignoring TERM is killed 10 s later. The subshell reports
 	# a crash ("Segmentation fault") into the log, not after our last line.
 	if [[ $p == *.sh ]]; then
