@@ -60,6 +60,7 @@ help:
 	@echo 'make test       deps + build + run every test; ends with "N passed, N failed, N skipped"'
 	@echo 'make demo       deps + build + live demo in network namespaces'
 	@echo 'make bench      deps + build + benchmarks (prints figures)'
+	@echo 'make chaos      deps + build + every chaos drill in namespaces; reports and pictures in build/chaos/'
 	@echo 'make install    install cellgate into $(PREFIX)/sbin'
 	@echo 'make clean      remove build/'
 	@echo 'V=1             show full commands'
@@ -78,6 +79,10 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)selftests/bench.sh $(OUTPUT)
+
+chaos: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/chaos/run.sh $(OUTPUT)
 
 install: $(OUTPUT)/cellgate
 	install -D -m 0755 $(OUTPUT)/cellgate $(DESTDIR)$(PREFIX)/sbin/cellgate
