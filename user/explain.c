@@ -22,6 +22,7 @@
 #include <bpf/bpf.h>
 #include <jansson.h>
 
+#include "names.h"
 #include "cg_hash.h"
 #include "dp.h"
 #include "explain.h"
@@ -574,33 +575,9 @@ static const char *verdict_name(int v)
 	return v >= 0 && v <= CG_XV_REJECT ? names[v] : "?";
 }
 
-static const char *kind_name(int k)
-{
-	return k == CG_KIND_GLOBAL ? "global" : k == CG_KIND_SHARED ? "shared" : "core";
-}
 
-static const char *source_name(int k)
-{
-	return k == CG_KEY_CLIENT ? "client" : k == CG_KEY_PAYLOAD ? "payload" : "flow";
-}
 
-static const char *missing_name(int k)
-{
-	return k == CG_MISSING_REJECT ? "reject" : k == CG_MISSING_CENTRAL ? "central" : "flow";
-}
 
-static const char *state_name(int s)
-{
-	switch (s) {
-	case CG_UNIT_SERVING:
-		return "serving";
-	case CG_UNIT_DRAINING:
-		return "draining";
-	case CG_UNIT_EVACUATED:
-		return "evacuated";
-	}
-	return "unused";
-}
 
 static const char *key_how_name(int k)
 {
@@ -709,13 +686,13 @@ static void why_str(const struct cg_tables *t, const struct cg_explain_result *r
 	case CG_XW_SPREAD:
 		if (*how)
 			snprintf(buf, len, "%s%s (%s); %s", how, owner,
-				 ou ? state_name(ou->state) : "?",
+				 ou ? cg_unit_state_name(ou->state) : "?",
 				 r->why == CG_XW_STANDBY ?
 					 "its standby takes it" :
 					 "spread over the serving units by weight");
 		else
 			snprintf(buf, len, "owner %s is %s; %s", owner,
-				 ou ? state_name(ou->state) : "?",
+				 ou ? cg_unit_state_name(ou->state) : "?",
 				 r->why == CG_XW_STANDBY ?
 					 "its standby takes its buckets" :
 					 "its buckets are spread over the serving units by weight");
@@ -735,7 +712,7 @@ static void why_str(const struct cg_tables *t, const struct cg_explain_result *r
 		break;
 	case CG_XW_CENTRAL_STANDBY:
 		snprintf(buf, len, "the central unit %s is %s; its standby %s", owner,
-			 ou ? state_name(ou->state) : "?", unit);
+			 ou ? cg_unit_state_name(ou->state) : "?", unit);
 		break;
 	case CG_XW_LOCAL:
 		snprintf(buf, len, "the gateway's own unit (shared service, read traffic)");
@@ -875,12 +852,12 @@ void cg_explain_print(FILE *f, const struct cg_tables *t, const struct cg_explai
 		goto verdict;
 	}
 	fprintf(f, "%-10s %s (id %u, index %u): %s", "service", svc->name, svc->id, r->svc_index,
-		kind_name(svc->kind));
+		cg_kind_name(svc->kind));
 	if (svc->kind == CG_KIND_CORE) {
-		fprintf(f, ", key %s", source_name(svc->key_source));
+		fprintf(f, ", key %s", cg_key_source_name(svc->key_source));
 		if (svc->key_source == CG_KEY_PAYLOAD)
 			fprintf(f, " (%u bytes at offset %u, missing: %s)", svc->key_size,
-				svc->key_offset, missing_name(svc->key_missing));
+				svc->key_offset, cg_key_missing_name(svc->key_missing));
 		fprintf(f, ", %u buckets", svc->modulo);
 	}
 	fprintf(f, "%s%s%s%s; matched %s\n", svc->flags & CG_SVC_F_PINS ? ", pins" : "",
@@ -955,7 +932,7 @@ void cg_explain_print(FILE *f, const struct cg_tables *t, const struct cg_explai
 
 		fprintf(f, "%-10s %s%s%s: %s\n", "unit", unit_name(t, u, a, sizeof(a)),
 			u < CG_MAX_UNITS ? " " : "",
-			u < CG_MAX_UNITS ? state_name(t->units[u].state) : "", text);
+			u < CG_MAX_UNITS ? cg_unit_state_name(t->units[u].state) : "", text);
 	}
 	if (r->has_slot) {
 		fprintf(f, "%-10s Maglev slot %u -> endpoint %u, prev_endpoint %d\n", "slot",
@@ -1043,19 +1020,19 @@ json_t *cg_explain_json(const struct cg_tables *t, const struct cg_explain_query
 		addr_str(r->svc_key.family, r->svc_key.addr, s, sizeof(s));
 		o = json_pack("{s:s, s:i, s:i, s:s, s:s, s:i, s:s, s:s}", "name", svc->name, "id",
 			      (int)svc->id, "index", (int)r->svc_index, "kind",
-			      kind_name(svc->kind), "vip", s, "port", ntohs(r->svc_key.port),
+			      cg_kind_name(svc->kind), "vip", s, "port", ntohs(r->svc_key.port),
 			      "proto", proto_name(r->svc_key.proto), "matched",
 			      r->wildcard ? "any_port" : "port");
 		if (svc->kind == CG_KIND_CORE) {
 			json_object_set_new(o, "key_source",
-					    json_string(source_name(svc->key_source)));
+					    json_string(cg_key_source_name(svc->key_source)));
 			json_object_set_new(o, "modulo", json_integer(svc->modulo));
 			if (svc->key_source == CG_KEY_PAYLOAD)
 				json_object_set_new(o, "payload_key",
 						    json_pack("{s:i, s:i, s:s}", "offset",
 							      svc->key_offset, "size",
 							      svc->key_size, "missing",
-							      missing_name(svc->key_missing)));
+							      cg_key_missing_name(svc->key_missing)));
 		}
 		json_object_set_new(o, "pins", json_boolean(svc->flags & CG_SVC_F_PINS));
 		json_object_set_new(o, "full_flow_table",
@@ -1114,7 +1091,7 @@ json_t *cg_explain_json(const struct cg_tables *t, const struct cg_explain_query
 			      unit_json(t, r->why_unit), "detail", text);
 		if (r->unit < CG_MAX_UNITS)
 			json_object_set_new(o, "state",
-					    json_string(state_name(t->units[r->unit].state)));
+					    json_string(cg_unit_state_name(t->units[r->unit].state)));
 		json_object_set_new(j, "unit", o);
 	}
 	if (r->has_slot) {

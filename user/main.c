@@ -22,6 +22,7 @@
 #include "explain.h"
 #include "loader.h"
 #include "monitor.h"
+#include "names.h"
 #include "ops.h"
 #include "log.h"
 #include "tables.h"
@@ -31,30 +32,9 @@
 const char *instance = "default"; /* global: explain.h's do_explain() reads both */
 bool json_out;
 
-static const char *const reason_names[CG_R_MAX] = CG_REASON_NAMES;
 
-static const char *state_name(int s)
-{
-	switch (s) {
-	case CG_UNIT_SERVING:
-		return "serving";
-	case CG_UNIT_DRAINING:
-		return "draining";
-	case CG_UNIT_EVACUATED:
-		return "evacuated";
-	}
-	return "unused";
-}
 
-static const char *kind_name(int k)
-{
-	return k == CG_KIND_GLOBAL ? "global" : k == CG_KIND_SHARED ? "shared" : "core";
-}
 
-static const char *key_name(int k)
-{
-	return k == CG_KEY_CLIENT ? "client" : k == CG_KEY_PAYLOAD ? "payload" : "flow";
-}
 
 
 static void print_json(json_t *j)
@@ -605,7 +585,7 @@ static int do_status(int argc, char **argv)
 			json_array_append_new(
 				units, json_pack("{s:s, s:i, s:s, s:s, s:i, s:i, s:i, s:i}", "name", u->name,
 						 "id", i, "role", u->role == CG_ROLE_CENTRAL ? "central" : "normal",
-						 "state", state_name(u->state), "endpoints", u->n_endpoints,
+						 "state", cg_unit_state_name(u->state), "endpoints", u->n_endpoints,
 						 "weight", (int)u->weight, "buckets_owned", (int)owned[i],
 						 "buckets", (int)served[i]));
 		}
@@ -619,7 +599,7 @@ static int do_status(int argc, char **argv)
 				svcs, json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s, s:i}", "name", s->name,
 						"id", (int)s->id, "vip", vip, "port", ntohs(k->port), "proto",
 						k->proto == IPPROTO_TCP ? "tcp" : "udp", "kind",
-						kind_name(s->kind), "key", key_name(s->key_source), "modulo",
+						cg_kind_name(s->kind), "key", cg_key_source_name(s->key_source), "modulo",
 						(int)s->modulo));
 		}
 		json_object_set_new(j, "units", units);
@@ -645,7 +625,7 @@ static int do_status(int argc, char **argv)
 					continue;
 				printf("%-16s %-8s %-10s %9u %7u %9u %9u\n", u->name,
 				       u->role == CG_ROLE_CENTRAL ? "central" : "normal",
-				       state_name(u->state), u->n_endpoints, u->weight, owned[i], served[i]);
+				       cg_unit_state_name(u->state), u->n_endpoints, u->weight, owned[i], served[i]);
 			}
 			printf("\n%-16s %-30s %-6s %-7s %7s\n", "SERVICE", "VIP:PORT/PROTO", "KIND", "KEY",
 			       "BUCKETS");
@@ -661,8 +641,8 @@ static int do_status(int argc, char **argv)
 					snprintf(port, sizeof(port), "*");
 				snprintf(ep, sizeof(ep), k->family == CG_AF_INET6 ? "[%s]:%s/%s" : "%s:%s/%s",
 					 vip, port, k->proto == IPPROTO_TCP ? "tcp" : "udp");
-				printf("%-16s %-30s %-6s %-7s %7u\n", s->name, ep, kind_name(s->kind),
-				       key_name(s->key_source), s->modulo);
+				printf("%-16s %-30s %-6s %-7s %7u\n", s->name, ep, cg_kind_name(s->kind),
+				       cg_key_source_name(s->key_source), s->modulo);
 			}
 		}
 	}
@@ -753,10 +733,10 @@ static int do_stats(int argc, char **argv)
 			json_t *o = counters_json(&c);
 
 			json_object_set_new(o, "name", json_string(u->name));
-			json_object_set_new(o, "state", json_string(state_name(u->state)));
+			json_object_set_new(o, "state", json_string(cg_unit_state_name(u->state)));
 			json_array_append_new(units, o);
 		} else {
-			counters_row(u->name, state_name(u->state), &c);
+			counters_row(u->name, cg_unit_state_name(u->state), &c);
 		}
 	}
 	if (!json_out) {
@@ -774,7 +754,7 @@ static int do_stats(int argc, char **argv)
 			json_object_set_new(o, "name", json_string(s->name));
 			json_array_append_new(svcs, o);
 		} else {
-			counters_row(s->name, kind_name(s->kind), &c);
+			counters_row(s->name, cg_kind_name(s->kind), &c);
 		}
 	}
 	if (!json_out) {
@@ -806,11 +786,11 @@ static int do_stats(int argc, char **argv)
 		if (percpu_sum(dp->fd[CG_DP_REASONS], rs, sizeof(rc), (__u64 *)&rc))
 			continue;
 		if (json_out)
-			json_object_set_new(reasons, reason_names[rs],
+			json_object_set_new(reasons, cg_reason_name(rs),
 					    json_pack("{s:I, s:I}", "packets", (json_int_t)rc.packets,
 						      "bytes", (json_int_t)rc.bytes));
 		else if (rc.packets)
-			printf("%-28s %12llu %14llu\n", reason_names[rs], (unsigned long long)rc.packets,
+			printf("%-28s %12llu %14llu\n", cg_reason_name(rs), (unsigned long long)rc.packets,
 			       (unsigned long long)rc.bytes);
 	}
 	if (json_out) {
@@ -877,11 +857,11 @@ static int decap_stats(void)
 		if (percpu_sum(fd, r, sizeof(rc), (__u64 *)&rc))
 			continue;
 		if (json_out)
-			json_object_set_new(j, reason_names[r],
+			json_object_set_new(j, cg_reason_name(r),
 					    json_pack("{s:I, s:I}", "packets", (json_int_t)rc.packets,
 						      "bytes", (json_int_t)rc.bytes));
 		else
-			printf("%-20s %12llu %14llu\n", reason_names[r], (unsigned long long)rc.packets,
+			printf("%-20s %12llu %14llu\n", cg_reason_name(r), (unsigned long long)rc.packets,
 			       (unsigned long long)rc.bytes);
 	}
 	close(fd);
