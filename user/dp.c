@@ -306,6 +306,31 @@ int cg_dp_map_fd(struct cg_dp *dp, const char *name)
 	return -1;
 }
 
+/* One entry of a per-CPU array, summed over all possible CPUs (vsize: a
+ * multiple of 8, all __u64 fields). */
+int cg_percpu_sum(int fd, __u32 key, size_t vsize, __u64 *sum)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	size_t words = (vsize + 7) / 8;
+	__u64 *buf;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	buf = calloc((size_t)ncpu * words, sizeof(__u64));
+	if (!buf)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &key, buf)) {
+		free(buf);
+		return -errno;
+	}
+	memset(sum, 0, words * 8);
+	for (int c = 0; c < ncpu; c++)
+		for (size_t w = 0; w < vsize / 8; w++)
+			sum[w] += buf[(size_t)c * words + w];
+	free(buf);
+	return 0;
+}
+
 int cg_dp_read_info(struct cg_dp *dp, struct cg_info *info)
 {
 	__u32 zero = 0;
@@ -642,22 +667,6 @@ static int dp_new_gen_map(struct cg_dp *dp, const struct cg_gen *gen)
 	return fd;
 }
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static __u64 now_realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 {
 	struct cg_gen cur, gen, check;
@@ -679,7 +688,7 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		return -1;
 	}
 	bank = cur.generation ? !(cur.bank & 1) : 0;
-	t0 = mono_ms();
+	t0 = cg_mono_ms();
 
 	/* no packet reads this bank: plain stores are fine */
 	memcpy(dp->buckets + (size_t)bank * dp->bucket_slots, t->buckets,
@@ -703,14 +712,14 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 	gen.generation = cur.generation + 1;
 	gen.bucket_slots = dp->bucket_slots;
 	gen.hash = cg_tables_hash(t);
-	gen.published_ns = now_realtime_ns();
+	gen.published_ns = cg_real_ns();
 
 	fd = dp_new_gen_map(dp, &gen);
 	if (fd < 0) {
 		cg_errors_add(errs, "cannot create the generation map: %s", cg_strerror(fd));
 		return -1;
 	}
-	t1 = mono_ms();
+	t1 = cg_mono_ms();
 	dp->last_write_ms = t1 - t0;
 	/* The publish: one pointer swap. The kernel waits for running programs
 	 * before returning, so from here on no packet reads the old bank. */
@@ -720,7 +729,7 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		close(fd);
 		return -1;
 	}
-	t0 = mono_ms();
+	t0 = cg_mono_ms();
 	dp->last_swap_ms = t0 - t1;
 	t->gen = gen;
 	if (dp->pinned) {
@@ -741,7 +750,7 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs)
 		err = dp_hash_bank(dp, &check, &hash);
 	if (!err && hash != gen.hash)
 		err = -EIO;
-	dp->last_verify_ms = mono_ms() - t0;
+	dp->last_verify_ms = cg_mono_ms() - t0;
 	if (err) {
 		cg_errors_add(errs, "generation %llu published but read-back differs: %s",
 			      (unsigned long long)gen.generation, cg_strerror(err));

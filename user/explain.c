@@ -32,14 +32,6 @@
 #define OUTER4_LEN 20 /* bpf/encap.h CG_OUTER4_LEN: IPv4 header */
 #define OUTER6_LEN 40 /* ... CG_OUTER6_LEN: IPv6 header */
 
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of bpf_ktime_get_ns() */
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 /* ---- the decision, as bpf/steer.h takes it ---- */
 
 struct ctx {
@@ -530,7 +522,7 @@ int cg_explain(struct cg_dp *dp, const struct cg_tables *t, const struct cg_expl
 	r->generation = t->gen.generation;
 	r->gen_hash = t->gen.hash;
 	r->bank = t->gen.bank & 1;
-	r->now_ns = q->now_ns ? q->now_ns : mono_ns();
+	r->now_ns = q->now_ns ? q->now_ns : cg_mono_ns();
 	if (q->family != CG_AF_INET && q->family != CG_AF_INET6)
 		return -EINVAL;
 	x.v6 = q->family == CG_AF_INET6;

@@ -199,12 +199,9 @@ static void detach_clsact(const struct cg_info *info)
 
 static void fill_info(struct cg_info *info, int ifindex, const char *ifname)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
 	info->layout = CG_LAYOUT_VERSION;
 	info->ifindex = ifindex;
-	info->loaded_ns = (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+	info->loaded_ns = cg_real_ns();
 	snprintf(info->ifname, sizeof(info->ifname), "%s", ifname);
 }
 

@@ -653,30 +653,6 @@ static int do_status(int argc, char **argv)
 
 /* ---- stats ---- */
 
-/* Sum a per-CPU array entry over all possible CPUs. */
-static int percpu_sum(int fd, __u32 key, size_t vsize, __u64 *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	size_t words = (vsize + 7) / 8, stride = words;
-	__u64 *buf;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	buf = calloc((size_t)ncpu * stride, sizeof(__u64));
-	if (!buf)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &key, buf)) {
-		free(buf);
-		return -errno;
-	}
-	memset(sum, 0, words * 8);
-	for (int c = 0; c < ncpu; c++)
-		for (size_t w = 0; w < vsize / 8; w++)
-			sum[w] += buf[c * stride + w];
-	free(buf);
-	return 0;
-}
-
 static json_t *counters_json(const struct cg_counters *c)
 {
 	return json_pack("{s:I, s:I, s:I, s:I, s:I}", "packets", (json_int_t)c->packets, "bytes",
@@ -727,7 +703,7 @@ static int do_stats(int argc, char **argv)
 		const struct cg_unit *u = &t->units[i];
 
 		if (u->state == CG_UNIT_UNUSED ||
-		    percpu_sum(dp->fd[CG_DP_UNIT_STATS], i, sizeof(c), (__u64 *)&c))
+		    cg_percpu_sum(dp->fd[CG_DP_UNIT_STATS], i, sizeof(c), (__u64 *)&c))
 			continue;
 		if (json_out) {
 			json_t *o = counters_json(&c);
@@ -746,7 +722,7 @@ static int do_stats(int argc, char **argv)
 	for (int i = 0; i < t->n_services; i++) {
 		const struct cg_service *s = &t->services[i];
 
-		if (percpu_sum(dp->fd[CG_DP_SERVICE_STATS], s->id, sizeof(c), (__u64 *)&c))
+		if (cg_percpu_sum(dp->fd[CG_DP_SERVICE_STATS], s->id, sizeof(c), (__u64 *)&c))
 			continue;
 		if (json_out) {
 			json_t *o = counters_json(&c);
@@ -766,7 +742,7 @@ static int do_stats(int argc, char **argv)
 		char a[INET6_ADDRSTRLEN], name[CG_NAME_LEN + INET6_ADDRSTRLEN + 2];
 
 		if (ep->family == CG_AF_NONE ||
-		    percpu_sum(dp->fd[CG_DP_ENDPOINT_STATS], i, sizeof(c), (__u64 *)&c))
+		    cg_percpu_sum(dp->fd[CG_DP_ENDPOINT_STATS], i, sizeof(c), (__u64 *)&c))
 			continue;
 		addr_str(ep->family, ep->daddr, a, sizeof(a));
 		if (json_out) {
@@ -783,7 +759,7 @@ static int do_stats(int argc, char **argv)
 	if (!json_out)
 		printf("\n%-28s %12s %14s\n", "REASON", "PACKETS", "BYTES");
 	for (int rs = 0; rs < CG_R_MAX; rs++) {
-		if (percpu_sum(dp->fd[CG_DP_REASONS], rs, sizeof(rc), (__u64 *)&rc))
+		if (cg_percpu_sum(dp->fd[CG_DP_REASONS], rs, sizeof(rc), (__u64 *)&rc))
 			continue;
 		if (json_out)
 			json_object_set_new(reasons, cg_reason_name(rs),
@@ -854,7 +830,7 @@ static int decap_stats(void)
 	if (!json_out)
 		printf("%-20s %12s %14s\n", "REASON", "PACKETS", "BYTES");
 	for (int r = CG_R_DECAP_OK; r <= CG_R_DECAP_BAD; r++) {
-		if (percpu_sum(fd, r, sizeof(rc), (__u64 *)&rc))
+		if (cg_percpu_sum(fd, r, sizeof(rc), (__u64 *)&rc))
 			continue;
 		if (json_out)
 			json_object_set_new(j, cg_reason_name(r),

@@ -153,29 +153,6 @@ void cg_prom_hist(struct cg_prom *b, const char *name, const char *labels, const
 		       *labels ? "}" : "", (unsigned long long)h->n);
 }
 
-int cg_percpu_sum(int fd, __u32 key, size_t vsize, __u64 *sum)
-{
-	int ncpu = libbpf_num_possible_cpus();
-	size_t words = (vsize + 7) / 8;
-	__u64 *buf;
-
-	if (ncpu <= 0)
-		return -EINVAL;
-	buf = calloc((size_t)ncpu * words, sizeof(__u64));
-	if (!buf)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &key, buf)) {
-		free(buf);
-		return -errno;
-	}
-	memset(sum, 0, words * 8);
-	for (int c = 0; c < ncpu; c++)
-		for (size_t w = 0; w < vsize / 8; w++)
-			sum[w] += buf[(size_t)c * words + w];
-	free(buf);
-	return 0;
-}
-
 /* ---- the dataplane's metrics ---- */
 
 static const char *const reason_names[CG_R_MAX] = CG_REASON_NAMES;

@@ -42,9 +42,6 @@ void cg_hist_observe(struct cg_hist *h, double seconds);
 /* name_bucket/_sum/_count samples; labels without le. */
 void cg_prom_hist(struct cg_prom *b, const char *name, const char *labels, const struct cg_hist *h);
 
-/* Sum a per-CPU array entry (vsize bytes of __u64 words) over all CPUs. */
-int cg_percpu_sum(int fd, __u32 key, size_t vsize, __u64 *sum);
-
 /* The dataplane's counters, unit states and generation from the pinned maps,
  * named after the live tables t. */
 void cg_metrics_dataplane(struct cg_prom *b, struct cg_dp *dp, const struct cg_tables *t);

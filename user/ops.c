@@ -24,22 +24,6 @@
 
 #define CG_AUDIT_DIR "/var/lib/cellgate"
 
-static double mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static __u64 mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts); /* the clock of bpf_ktime_get_ns() */
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 int cg_parse_duration_ms(const char *s, __u64 *ms)
 {
 	char *end;
@@ -389,8 +373,8 @@ static int run_op(struct cg_dp *dp, const char *action, const struct cg_op_opts 
 		  struct cg_errors *errs)
 {
 	struct cg_tables *before = NULL, *t = NULL;
-	double t0 = mono_ms();
-	__u64 now = mono_ns();
+	double t0 = cg_mono_ms();
+	__u64 now = cg_mono_ns();
 	int nerr = errs->n, ret = -1;
 
 	memset(r, 0, sizeof(*r));
@@ -429,7 +413,7 @@ static int run_op(struct cg_dp *dp, const char *action, const struct cg_op_opts 
 			goto out;
 	}
 	cg_op_diff(before, t, r);
-	r->build_ms = mono_ms() - t0;
+	r->build_ms = cg_mono_ms() - t0;
 	if (!cfg && !r->moved && !r->fenced && !memcmp(t->units, before->units, sizeof(t->units)) &&
 	    !memcmp(t->buckets, before->buckets, (size_t)t->buckets_used * sizeof(*t->buckets)) &&
 	    !memcmp(t->fences, before->fences, sizeof(t->fences))) {
@@ -452,7 +436,7 @@ static int run_op(struct cg_dp *dp, const char *action, const struct cg_op_opts 
 out:
 	cg_dp_unlock(dp);
 	if (!o->dry_run)
-		cg_audit(instance_of(dp), action, o, r, errs->n > nerr ? errs : NULL, mono_ms() - t0);
+		cg_audit(instance_of(dp), action, o, r, errs->n > nerr ? errs : NULL, cg_mono_ms() - t0);
 	cg_tables_free(before);
 	cg_tables_free(t);
 	return ret;

@@ -31,22 +31,6 @@
 #define TOKEN "cgp-" /* followed by uid-seq: how answers are matched to probes */
 #define FRAME_MAX 256
 
-__u64 cg_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-__u64 cg_real_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
 const char *cg_check_type_name(int type)
 {
 	switch (type) {

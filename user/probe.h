@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <linux/types.h>
 
+#include "log.h" /* cg_mono_ns, cg_real_ns */
+
 #include "cellgate.h"
 
 /* One file descriptor in the agent's epoll set. */
@@ -128,7 +130,5 @@ __u64 cg_probe_deadline(const struct cg_prober *p, const struct cg_probe_target 
 const char *cg_check_type_name(int type);
 
 /* CLOCK_MONOTONIC / CLOCK_REALTIME in ns */
-__u64 cg_mono_ns(void);
-__u64 cg_real_ns(void);
 
 #endif /* CG_PROBE_H */

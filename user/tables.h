@@ -103,6 +103,9 @@ int cg_publish(struct cg_dp *dp, struct cg_tables *t, struct cg_errors *errs);
 int cg_dp_lock(struct cg_dp *dp);
 void cg_dp_unlock(struct cg_dp *dp);
 
+/* One entry of a per-CPU counter map summed over every possible CPU. */
+int cg_percpu_sum(int fd, __u32 key, size_t vsize, __u64 *sum);
+
 /* Map file descriptors, for counters and tests. */
 int cg_dp_map_fd(struct cg_dp *dp, const char *name);
 
