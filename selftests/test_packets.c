@@ -832,7 +832,6 @@ struct ctx {
 	enum env env; /* ... built for this environment */
 	struct prog progs[2];
 	struct prog dprogs[2];
-	int ncpus;
 	int flows_fd, reasons_fd, unit_fd, svc_fd, ep_fd;
 	__u8 lo_mac[6];
 	const char *filter;
@@ -1098,29 +1097,6 @@ struct snap {
 	int flows;
 };
 
-static int percpu_sum(const struct ctx *c, int fd, __u32 key, size_t vsize, __u64 *out,
-		      int nwords)
-{
-	size_t stride = (vsize + 7) & ~(size_t)7;
-	__u8 *buf = calloc(c->ncpus, stride);
-
-	memset(out, 0, nwords * sizeof(__u64));
-	if (!buf)
-		return -1;
-	if (bpf_map_lookup_elem(fd, &key, buf)) {
-		free(buf);
-		return -1;
-	}
-	for (int cpu = 0; cpu < c->ncpus; cpu++) {
-		const __u64 *v = (const __u64 *)(buf + cpu * stride);
-
-		for (int i = 0; i < nwords; i++)
-			out[i] += v[i];
-	}
-	free(buf);
-	return 0;
-}
-
 static int count_flows(int fd)
 {
 	struct cg_flow_key k, next;
@@ -1150,24 +1126,23 @@ static void take_snap(const struct ctx *c, struct snap *s)
 
 	memset(s, 0, sizeof(*s));
 	for (__u32 r = 0; r < CG_R_MAX; r++) {
-		percpu_sum(c, c->reasons_fd, r, sizeof(struct cg_reason_count), w, 2);
+		cg_percpu_sum(c->reasons_fd, r, sizeof(struct cg_reason_count), w);
 		s->reasons[r] = w[0];
 	}
 	for (__u32 u = 0; u < CG_MAX_UNITS; u++)
 		if (c->t->units[u].state != CG_UNIT_UNUSED)
-			percpu_sum(c, c->unit_fd, u, sizeof(struct cg_counters),
-				   (__u64 *)&s->units[u], 5);
+			cg_percpu_sum(c->unit_fd, u, sizeof(struct cg_counters),
+				   (__u64 *)&s->units[u]);
 	for (int i = 0; i < c->t->n_services; i++) {
 		__u32 id = c->t->services[i].id;
 
 		if (id < CG_MAX_SERVICES)
-			percpu_sum(c, c->svc_fd, id, sizeof(struct cg_counters),
-				   (__u64 *)&s->svcs[id], 5);
+			cg_percpu_sum(c->svc_fd, id, sizeof(struct cg_counters),
+				   (__u64 *)&s->svcs[id]);
 	}
 	for (__u32 e = 0; e < CG_MAX_ENDPOINTS; e++)
 		if (c->t->endpoints[e].family != CG_AF_NONE)
-			percpu_sum(c, c->ep_fd, e, sizeof(struct cg_counters), (__u64 *)&s->eps[e],
-				   5);
+			cg_percpu_sum(c->ep_fd, e, sizeof(struct cg_counters), (__u64 *)&s->eps[e]);
 	s->flows = count_flows(c->flows_fd);
 }
 
@@ -1708,7 +1683,7 @@ static void decap_reasons(const struct ctx *c, __u64 out[CG_R_MAX])
 	__u64 w[2];
 
 	for (__u32 r = 0; r < CG_R_MAX; r++) {
-		percpu_sum(c, fd, r, sizeof(struct cg_reason_count), w, 2);
+		cg_percpu_sum(fd, r, sizeof(struct cg_reason_count), w);
 		out[r] = w[0];
 	}
 }
@@ -1844,13 +1819,13 @@ static void no_config_one(const struct ctx *c, const struct prog *pr, struct cg_
 	}
 	fd = bpf_map__fd(fresh->maps.cg_reasons);
 	pkt_build(spec, &in);
-	percpu_sum(c, fd, CG_R_NO_CONFIG, sizeof(struct cg_reason_count), v, 2);
+	cg_percpu_sum(fd, CG_R_NO_CONFIG, sizeof(struct cg_reason_count), v);
 	before = v[0];
 	if (run(pr, &in, &out, &ret)) {
 		why_set(&w, "BPF_PROG_TEST_RUN failed");
 		goto done;
 	}
-	percpu_sum(c, fd, CG_R_NO_CONFIG, sizeof(struct cg_reason_count), v, 2);
+	cg_percpu_sum(fd, CG_R_NO_CONFIG, sizeof(struct cg_reason_count), v);
 	if (ret != verdict_code(pr, V_PASS))
 		why_set(&w, "verdict %s, expected %s", verdict_str(pr, ret),
 			verdict_str(pr, verdict_code(pr, V_PASS)));
@@ -1947,7 +1922,6 @@ int main(int argc, char **argv)
 			 "cannot create the veth pair %s/%s in a private namespace", TX_DEV,
 			 TX_PEER);
 	}
-	c->ncpus = libbpf_num_possible_cpus();
 	{
 		char lo[IF_NAMESIZE];
 

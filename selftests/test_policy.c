@@ -173,7 +173,7 @@ struct ctx {
 	const struct prog *pr; /* program of the running scenario */
 	const char *scen; /* scenario name, for case names */
 	bool scen_failed; /* its setup failed: its cases are not run */
-	int ncpus, flows_fd, reasons_fd, unit_fd, svc_fd, ep_fd;
+	int flows_fd, reasons_fd, unit_fd, svc_fd, ep_fd;
 	__u8 lo_mac[6];
 	const char *filter;
 	char audit[64];
@@ -375,28 +375,6 @@ struct snap {
 	int flows;
 };
 
-static int percpu_sum(const struct ctx *c, int fd, __u32 key, size_t vsize, __u64 *out, int nwords)
-{
-	size_t stride = (vsize + 7) & ~(size_t)7;
-	__u8 *buf = calloc(c->ncpus, stride);
-
-	memset(out, 0, nwords * sizeof(__u64));
-	if (!buf)
-		return -1;
-	if (bpf_map_lookup_elem(fd, &key, buf)) {
-		free(buf);
-		return -1;
-	}
-	for (int cpu = 0; cpu < c->ncpus; cpu++) {
-		const __u64 *v = (const __u64 *)(buf + cpu * stride);
-
-		for (int i = 0; i < nwords; i++)
-			out[i] += v[i];
-	}
-	free(buf);
-	return 0;
-}
-
 static int count_flows(int fd)
 {
 	struct cg_flow_key k, next;
@@ -426,24 +404,23 @@ static void take_snap(const struct ctx *c, struct snap *s)
 
 	memset(s, 0, sizeof(*s));
 	for (__u32 r = 0; r < CG_R_MAX; r++) {
-		percpu_sum(c, c->reasons_fd, r, sizeof(struct cg_reason_count), w, 2);
+		cg_percpu_sum(c->reasons_fd, r, sizeof(struct cg_reason_count), w);
 		s->reasons[r] = w[0];
 	}
 	for (__u32 u = 0; u < CG_MAX_UNITS; u++)
 		if (c->t->units[u].state != CG_UNIT_UNUSED)
-			percpu_sum(c, c->unit_fd, u, sizeof(struct cg_counters),
-				   (__u64 *)&s->units[u], 5);
+			cg_percpu_sum(c->unit_fd, u, sizeof(struct cg_counters),
+				   (__u64 *)&s->units[u]);
 	for (int i = 0; i < c->t->n_services; i++) {
 		__u32 id = c->t->services[i].id;
 
 		if (id < CG_MAX_SERVICES)
-			percpu_sum(c, c->svc_fd, id, sizeof(struct cg_counters),
-				   (__u64 *)&s->svcs[id], 5);
+			cg_percpu_sum(c->svc_fd, id, sizeof(struct cg_counters),
+				   (__u64 *)&s->svcs[id]);
 	}
 	for (__u32 e = 0; e < CG_MAX_ENDPOINTS; e++)
 		if (c->t->endpoints[e].family != CG_AF_NONE)
-			percpu_sum(c, c->ep_fd, e, sizeof(struct cg_counters), (__u64 *)&s->eps[e],
-				   5);
+			cg_percpu_sum(c->ep_fd, e, sizeof(struct cg_counters), (__u64 *)&s->eps[e]);
 	s->flows = count_flows(c->flows_fd);
 }
 
@@ -1803,7 +1780,6 @@ int main(int argc, char **argv)
 		tl_fail(PROG, "cannot open the dataplane maps: %s", strerror(-err));
 		return 1;
 	}
-	c->ncpus = libbpf_num_possible_cpus();
 	c->progs[0] = (struct prog){ "xdp", bpf_program__fd(c->skel->progs.cg_steer_xdp), true };
 	c->progs[1] = (struct prog){ "tc", bpf_program__fd(c->skel->progs.cg_steer_tc), false };
 	c->flows_fd = bpf_map__fd(c->skel->maps.cg_flows);
